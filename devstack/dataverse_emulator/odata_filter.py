@@ -1,0 +1,150 @@
+"""A small OData $filter parser: eq ne gt ge lt le, and/or/not, parentheses, contains/startswith/endswith.
+
+String comparison is case-insensitive, as with Dataverse's default collation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+Row = dict[str, Any]
+Predicate = Callable[[Row], bool]
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+    r"|(?P<number>-?\d+(?:\.\d+)?)|(?P<punct>[(),])|(?P<word>[A-Za-z_][\w./@-]*))"
+)
+_COMPARE = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "gt": lambda a, b: a is not None and b is not None and a > b,
+    "ge": lambda a, b: a is not None and b is not None and a >= b,
+    "lt": lambda a, b: a is not None and b is not None and a < b,
+    "le": lambda a, b: a is not None and b is not None and a <= b,
+}
+_FUNCTIONS = {
+    "contains": lambda a, b: a is not None and b in a,
+    "startswith": lambda a, b: a is not None and a.startswith(b),
+    "endswith": lambda a, b: a is not None and a.endswith(b),
+}
+
+
+class FilterError(ValueError):
+    """The $filter text is not in the supported subset."""
+
+
+def _fold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    position, found = 0, []
+    while position < len(text):
+        if text[position:].strip() == "":
+            break
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise FilterError(f"unexpected text at {position}: {text[position:position + 20]!r}")
+        kind = match.lastgroup or ""
+        found.append((kind, match.group(kind)))
+        position = match.end()
+    return found
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokens(text)
+        self.index = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token is None:
+            raise FilterError("unexpected end of $filter")
+        self.index += 1
+        return token
+
+    def expect(self, value: str) -> None:
+        kind, text = self.take()
+        if text != value:
+            raise FilterError(f"expected {value!r}, found {text!r}")
+
+    def parse(self) -> Predicate:
+        predicate = self.or_expr()
+        if self.peek() is not None:
+            raise FilterError(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        return predicate
+
+    def or_expr(self) -> Predicate:
+        left = self.and_expr()
+        while (token := self.peek()) is not None and token[1] == "or":
+            self.take()
+            right, previous = self.and_expr(), left
+            left = lambda row, a=previous, b=right: a(row) or b(row)  # noqa: E731
+        return left
+
+    def and_expr(self) -> Predicate:
+        left = self.unary()
+        while (token := self.peek()) is not None and token[1] == "and":
+            self.take()
+            right, previous = self.unary(), left
+            left = lambda row, a=previous, b=right: a(row) and b(row)  # noqa: E731
+        return left
+
+    def unary(self) -> Predicate:
+        token = self.peek()
+        if token is not None and token[1] == "not":
+            self.take()
+            inner = self.unary()
+            return lambda row: not inner(row)
+        if token is not None and token[1] == "(":
+            self.take()
+            inner = self.or_expr()
+            self.expect(")")
+            return inner
+        if token is not None and token[1] in _FUNCTIONS:
+            return self.function()
+        return self.comparison()
+
+    def function(self) -> Predicate:
+        name = self.take()[1]
+        self.expect("(")
+        column = self.take()[1]
+        self.expect(",")
+        value = _fold(self.literal())
+        self.expect(")")
+        test = _FUNCTIONS[name]
+        return lambda row: bool(test(_fold(row.get(column)), value))
+
+    def literal(self) -> Any:
+        kind, text = self.take()
+        if kind == "string":
+            return text[1:-1].replace("''", "'")
+        if kind == "number":
+            return float(text) if "." in text else int(text)
+        if text in ("true", "false"):
+            return text == "true"
+        if text == "null":
+            return None
+        if kind == "guid":
+            return text.lower()
+        raise FilterError(f"expected a value, found {text!r}")
+
+    def comparison(self) -> Predicate:
+        kind, column = self.take()
+        if kind != "word":
+            raise FilterError(f"expected a column name, found {column!r}")
+        operator = self.take()[1]
+        if operator not in _COMPARE:
+            raise FilterError(f"unsupported operator {operator!r}")
+        value = _fold(self.literal())
+        compare = _COMPARE[operator]
+        return lambda row: bool(compare(_fold(row.get(column)), value))
+
+
+def parse_filter(text: str) -> Predicate:
+    return _Parser(text).parse()

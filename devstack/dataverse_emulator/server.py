@@ -1,0 +1,246 @@
+"""The Dataverse emulator's HTTP server: /api/data/v9.2/ (OData subset) and /_control/ (tests, demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from devstack.dataverse_emulator.odata_filter import FilterError, parse_filter
+from devstack.dataverse_emulator.store import DataverseFault, Store, Table, contact_table
+
+API = "/api/data/v9.2/"
+_SEGMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_KEY_PART = re.compile(r"(\w+)=('(?:[^']|'')*'|[^,]+)")
+
+
+@dataclass
+class Limits:
+    """Service protection, per the documented defaults but configurable (benchmarks use real figures)."""
+
+    requests_per_window: int = 6000
+    window_seconds: float = 300.0
+    max_concurrency: int = 52
+    retry_after_seconds: float = 5.0
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    dop_hint: int = 50
+
+
+@dataclass
+class Fault:
+    status: int
+    count: int
+    code: str = "0x80040216"
+    method: str | None = None
+    retry_after: float | None = None
+    hang_after_write_seconds: float = 0.0
+
+
+@dataclass
+class Emulator:
+    token: str
+    prefix: str = "tb"
+    limits: Limits = field(default_factory=Limits)
+    store: Store = field(init=False)
+    faults: list[Fault] = field(default_factory=list)
+    stats: Counter[str] = field(default_factory=Counter)
+    writes_applied: int = 0
+    _window: deque[float] = field(default_factory=deque)
+    _in_flight: int = 0
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.store = Store([contact_table(self.prefix)])
+        self.faults.clear()
+        self.stats.clear()
+        self._window.clear()
+        self.writes_applied = 0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _error(fault: DataverseFault) -> web.Response:
+    body = {"error": {"code": fault.code, "message": fault.message}}
+    return web.json_response(body, status=fault.status, headers=fault.headers)
+
+
+def _parse_key(text: str) -> dict[str, Any] | str:
+    """`<guid>` → the id; `col='v',col2=3` → a key dict."""
+    text = unquote(text)
+    if _GUID.match(text):
+        return text.lower()
+    parts = _KEY_PART.findall(text)
+    if not parts:
+        raise DataverseFault(400, "0x80060888", f"Bad key segment '{text}'.")
+    key: dict[str, Any] = {}
+    for column, raw in parts:
+        key[column] = raw[1:-1].replace("''", "'") if raw.startswith("'") else (int(raw) if raw.isdigit() else raw)
+    return key
+
+
+def _representation(table: Table, row: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+    id_column = table.definition.id_column
+    shown = {k: v for k, v in row.items() if select is None or k in select or k == id_column}
+    return {"@odata.etag": f'W/"{row["versionnumber"]}"', **shown}
+
+
+class Handlers:
+    def __init__(self, emulator: Emulator) -> None:
+        self.em = emulator
+
+    def base(self, request: web.Request) -> str:
+        return f"{request.scheme}://{request.host}{API}"
+
+    def _locate(self, table: Table, key: dict[str, Any] | str) -> dict[str, Any] | None:
+        if isinstance(key, str):
+            return table.rows.get(key)
+        return table.find_by_key(key)
+
+    def _not_found(self, table: Table, key: dict[str, Any] | str) -> DataverseFault:
+        if isinstance(key, str):
+            return DataverseFault(404, "0x80040217", f"{table.definition.logical_name} With Id = {key} Does Not Exist")
+        return DataverseFault(
+            404, "0x80060891",
+            f"A record with the specified key values does not exist in {table.definition.logical_name} entity",
+        )
+
+    def _bind_lookups(self, table: Table, body: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, value in body.items():
+            if name.startswith("@odata"):
+                continue
+            if name.endswith("@odata.bind"):
+                navigation = name[: -len("@odata.bind")]
+                if navigation not in table.definition.lookups:
+                    raise DataverseFault(400, "0x80060888", f"An undeclared property '{navigation}' which only has property annotations in the payload.")
+                values[f"_{navigation}_value"] = self._resolve_bind(value) if value else None
+            else:
+                values[name] = value
+        return values
+
+    def _resolve_bind(self, reference: str) -> str:
+        match = _SEGMENT.match(reference.strip("/").split("/")[-1])
+        if match is None or match.group("key") is None:
+            raise DataverseFault(400, "0x80060888", f"Bad @odata.bind reference '{reference}'.")
+        target = self.em.store.table(match.group("name"))
+        key = _parse_key(match.group("key"))
+        row = self._locate(target, key)
+        if row is None:
+            raise self._not_found(target, key)
+        return str(row[target.definition.id_column])
+
+    def _entity_id_header(self, request: web.Request, table: Table, row: dict[str, Any]) -> dict[str, str]:
+        return {"OData-EntityId": f"{self.base(request)}{table.definition.entity_set}({row[table.definition.id_column]})"}
+
+    def _write_response(
+        self, request: web.Request, table: Table, row: dict[str, Any], created: bool
+    ) -> web.Response:
+        if "return=representation" in request.headers.get("Prefer", ""):
+            select = request.query.get("$select")
+            body = _representation(table, row, select.split(",") if select else None)
+            return web.json_response(body, status=201 if created else 200)
+        return web.Response(status=204, headers=self._entity_id_header(request, table, row))
+
+    async def patch(self, request: web.Request, table: Table, key: dict[str, Any] | str) -> web.Response:
+        body = await request.json()
+        values = self._bind_lookups(table, body)
+        row = self._locate(table, key)
+        if_match, if_none = request.headers.get("If-Match"), request.headers.get("If-None-Match")
+        if row is None and if_match:
+            raise self._not_found(table, key)
+        if row is not None and if_none == "*":
+            raise DataverseFault(412, "0x80040237", "A record with matching key values already exists.")
+        if row is not None and if_match and if_match != "*" and if_match != f'W/"{row["versionnumber"]}"':
+            raise DataverseFault(412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided.")
+        if row is None:
+            seed = {} if isinstance(key, str) else dict(key)
+            row = self.em.store.create(table, {**values, **seed}, _now(), key if isinstance(key, str) else None)
+            created = True
+        else:
+            if not isinstance(key, str):  # key values in an upsert-by-key body are ignored on update
+                values = {k: v for k, v in values.items() if k not in key}
+            self.em.store.update(table, row, values, _now())
+            created = False
+        self.em.writes_applied += 1
+        return self._write_response(request, table, row, created)
+
+    async def post_collection(self, request: web.Request, table: Table) -> web.Response:
+        values = self._bind_lookups(table, await request.json())
+        row = self.em.store.create(table, values, _now(), values.pop(table.definition.id_column, None))
+        self.em.writes_applied += 1
+        return self._write_response(request, table, row, True)
+
+    async def get_one(self, request: web.Request, table: Table, key: dict[str, Any] | str) -> web.Response:
+        row = self._locate(table, key)
+        if row is None:
+            raise self._not_found(table, key)
+        select = request.query.get("$select")
+        body = _representation(table, row, select.split(",") if select else None)
+        return web.json_response({"@odata.context": f"{self.base(request)}$metadata#{table.definition.entity_set}/$entity", **body})
+
+    async def get_collection(self, request: web.Request, table: Table) -> web.Response:
+        rows = list(table.rows.values())
+        if "$filter" in request.query:
+            try:
+                predicate = parse_filter(request.query["$filter"])
+            except FilterError as error:
+                raise DataverseFault(400, "0x80060888", f"Invalid $filter: {error}") from error
+            rows = [row for row in rows if predicate(row)]
+        if "$top" in request.query:
+            rows = rows[: int(request.query["$top"])]
+        page_size = 5000
+        match = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("Prefer", ""))
+        if match:
+            page_size = int(match.group(1))
+        skip = int(request.query.get("$skiptoken", "0"))
+        page = rows[skip : skip + page_size]
+        select = request.query.get("$select")
+        body: dict[str, Any] = {
+            "@odata.context": f"{self.base(request)}$metadata#{table.definition.entity_set}",
+            "value": [_representation(table, row, select.split(",") if select else None) for row in page],
+        }
+        if skip + page_size < len(rows):
+            query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
+            query["$skiptoken"] = str(skip + page_size)
+            body["@odata.nextLink"] = str(request.url.with_query(query))
+        return web.json_response(body)
+
+    async def merge(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        parts = [body.get(name) or {} for name in ("Target", "Subordinate", "UpdateContent")]
+        if any("@odata.type" not in part for part in parts):
+            raise DataverseFault(400, "0x80040203", "The @odata.type annotation is required on Target, Subordinate and UpdateContent.")
+        logical = str(parts[0]["@odata.type"]).rsplit(".", 1)[-1]
+        table = self.em.store.by_logical.get(logical)
+        if table is None:
+            raise DataverseFault(400, "0x80040203", f"Merge is not supported for entity '{logical}'.")
+        id_column = table.definition.id_column
+        target, subordinate = (table.rows.get(str(p.get(id_column, "")).lower()) for p in parts[:2])
+        if target is None or subordinate is None:
+            missing = parts[0] if target is None else parts[1]
+            raise DataverseFault(404, "0x80040217", f"{logical} With Id = {missing.get(id_column)} Does Not Exist")
+        if subordinate is target or subordinate.get("statecode") != 0:
+            raise DataverseFault(400, "0x80040203", "The subordinate record must be a different, active record.")
+        content = {k: v for k, v in parts[2].items() if not k.startswith("@odata")}
+        self.em.store.update(table, target, content, _now())
+        self.em.store.update(
+            table, subordinate,
+            {"statecode": 1, "statuscode": 2, "merged": True, "_masterid_value": target[id_column]}, _now(),
+        )
+        self.em.writes_applied += 1
+        return web.Response(status=204)

@@ -1,0 +1,111 @@
+"""Wire the loaded app's functions to the HTTP server, queue pollers and timers; run until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from devstack.host.http import http_routes, make_handler
+from devstack.host.loader import load_app, resolve
+from devstack.host.queues import QueueOptions, QueuePoller
+from devstack.host.timers import TimerRunner
+from devstack.serve import start_site
+from shared.config import merged_environment, read_local_settings
+
+log = logging.getLogger("devstack.host")
+
+
+async def invoke(function: Any, kwargs: dict[str, Any]) -> Any:
+    """Await coroutine functions on the host loop; run sync ones in the thread pool (as the worker does)."""
+    user_function = function.get_user_function()
+    if inspect.iscoroutinefunction(user_function):
+        return await user_function(**kwargs)
+    return await asyncio.get_running_loop().run_in_executor(None, lambda: user_function(**kwargs))
+
+
+def load_environment(project_dir: Path) -> None:
+    """local.settings.json Values, overridden by the environment (as Core Tools does)."""
+    values = read_local_settings(project_dir / "local.settings.json")
+    os.environ.update(merged_environment(values, os.environ))
+
+
+def queue_options(project_dir: Path) -> QueueOptions:
+    host_json = json.loads((project_dir / "host.json").read_text(encoding="utf-8"))
+    service_bus = host_json.get("extensions", {}).get("serviceBus", {})
+    return QueueOptions(
+        lock_seconds=int(os.environ.get("LOCAL_QUEUE_LOCK_SECONDS", "30")),
+        max_delivery_count=int(os.environ.get("LOCAL_QUEUE_MAX_DELIVERY_COUNT", "10")),
+        max_concurrent_calls=int(service_bus.get("maxConcurrentSessions", 8)) * int(service_bus.get("maxConcurrentCallsPerSession", 1))
+        if service_bus.get("maxConcurrentSessions") else int(service_bus.get("maxConcurrentCalls", 16)),
+    )
+
+
+class LocalHost:
+    def __init__(self, project_dir: Path, host: str = "127.0.0.1", port: int = 7071) -> None:
+        self.project_dir = project_dir
+        self.host, self.port = host, port
+        self.pollers: list[QueuePoller] = []
+        self.timers: list[TimerRunner] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> int:
+        load_environment(self.project_dir)
+        functions = load_app(self.project_dir).get_functions()  # once: a second call raises in azure-functions
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/api/{tail:.*}", make_handler(http_routes(functions), invoke))
+        app.router.add_get("/admin/host/status", self._status)
+        self._runner, bound = await start_site(app, self.host, self.port)
+        self._start_triggers(functions)
+        return bound
+
+    def _start_triggers(self, functions: list[Any]) -> None:
+        connection = os.environ.get("AzureWebJobsStorage", "")
+        options = queue_options(self.project_dir)
+        for function in functions:
+            trigger = function.get_trigger()
+            if trigger.type == "serviceBusTrigger":
+                poller = QueuePoller(function, connection, resolve(trigger.queue_name), options, invoke)
+                self.pollers.append(poller)
+                self._tasks.append(asyncio.create_task(poller.run()))
+            elif trigger.type == "timerTrigger":
+                on_startup = str(getattr(trigger, "run_on_startup", "")).lower() == "true"
+                timer = TimerRunner(function, resolve(trigger.schedule), invoke, on_startup)
+                self.timers.append(timer)
+                self._tasks.append(asyncio.create_task(timer.run()))
+            elif trigger.type != "httpTrigger":
+                log.warning("trigger %s of %s is not supported locally", trigger.type, function.get_function_name())
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return web.json_response({
+            "state": "Running",
+            "queues": [p.name for p in self.pollers],
+            "timers": {t.function.get_function_name(): t.runs for t in self.timers},
+        })
+
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        for timer in self.timers:
+            timer.stopping = True
+        await asyncio.gather(*(poller.drain(drain_seconds) for poller in self.pollers))
+        for task in self._tasks:
+            task.cancel()
+        await self._runner.cleanup()
+
+
+async def serve(project_dir: Path, host: str, port: int) -> None:
+    local_host = LocalHost(project_dir, host, port)
+    bound = await local_host.start()
+    print(json.dumps({"ready": "host", "port": bound}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await local_host.stop()

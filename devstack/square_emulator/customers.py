@@ -1,0 +1,123 @@
+"""Square customers held by the emulator: create, update, delete, merge, each producing webhook events."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import string
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+MERCHANT_ID = "TILLBRIDGEEMU"
+EDITABLE = (
+    "given_name", "family_name", "nickname", "company_name", "email_address", "phone_number",
+    "birthday", "reference_id", "note", "address", "preferences",
+)
+
+
+def square_id(rng: random.Random) -> str:
+    """Square-style ids: 26 upper-case letters and digits."""
+    return "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(26))
+
+
+class Clock:
+    """Strictly increasing timestamps, so updated_at orders every change."""
+
+    def __init__(self) -> None:
+        self._last = datetime.now(timezone.utc)
+
+    def tick(self) -> str:
+        now = max(datetime.now(timezone.utc), self._last + timedelta(milliseconds=1))
+        self._last = now
+        return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class CustomerBook:
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    clock: Clock = field(default_factory=Clock)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    merged_into: dict[str, str] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _sequence: itertools.count[int] = field(default_factory=itertools.count)
+
+    def _event(self, event_type: str, customer: dict[str, Any], context: dict[str, Any] | None = None) -> dict[str, Any]:
+        shown = {k: v for k, v in customer.items() if k != "segment_ids"}
+        if event_type == "customer.deleted":
+            shown.pop("group_ids", None)
+        data_object: dict[str, Any] = {"customer": shown}
+        if context:
+            data_object["event_context"] = context
+        data: dict[str, Any] = {"type": "customer", "id": customer["id"]}
+        if event_type == "customer.deleted":
+            data["deleted"] = True
+        data["object"] = data_object
+        event = {
+            "merchant_id": MERCHANT_ID,
+            "type": event_type,
+            "event_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            "created_at": self.clock.tick()[:19] + "Z",
+            "data": data,
+        }
+        self.events.append(event)
+        return event
+
+    def create(self, fields_: dict[str, Any], *, source: str = "DIRECTORY", context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        now = self.clock.tick()
+        customer: dict[str, Any] = {"id": square_id(self.rng), "created_at": now, "updated_at": now}
+        customer.update({k: v for k, v in fields_.items() if k in EDITABLE and v is not None})
+        customer.setdefault("preferences", {"email_unsubscribed": False})
+        customer["creation_source"] = source
+        customer["version"] = 0
+        self.customers[customer["id"]] = customer
+        return customer, [self._event("customer.created", customer, context)]
+
+    def get(self, customer_id: str) -> dict[str, Any] | None:
+        """RetrieveCustomer: a merged-away id returns the surviving profile (per Square's forum answer)."""
+        seen = set()
+        while customer_id in self.merged_into and customer_id not in seen:
+            seen.add(customer_id)
+            customer_id = self.merged_into[customer_id]
+        return self.customers.get(customer_id)
+
+    def update(self, customer_id: str, changes: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        customer = self.customers[customer_id]
+        for name, value in changes.items():
+            if name not in EDITABLE:
+                continue
+            if value is None:
+                customer.pop(name, None)
+            else:
+                customer[name] = value
+        customer["updated_at"] = self.clock.tick()
+        customer["version"] += 1
+        return customer, [self._event("customer.updated", customer)]
+
+    def delete(self, customer_id: str, context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        customer = self.customers.pop(customer_id)
+        self.deleted[customer_id] = customer
+        return [self._event("customer.deleted", customer, context)]
+
+    def merge(self, customer_ids: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Square merges into a new profile: customer.created for it, customer.deleted for each source."""
+        sources = [self.customers[cid] for cid in customer_ids]
+        newest_first = sorted(sources, key=lambda c: c["updated_at"], reverse=True)
+        merged_fields: dict[str, Any] = {}
+        for name in EDITABLE:
+            for source in newest_first:
+                if name in source:
+                    merged_fields[name] = source[name]
+                    break
+        survivor_id = square_id(self.rng)
+        context = {"merge": {"from_customer_ids": list(customer_ids), "to_customer_id": survivor_id}}
+        now = self.clock.tick()
+        survivor = {"id": survivor_id, "created_at": now, "updated_at": now, **merged_fields, "creation_source": "MERGE", "version": 0}
+        self.customers[survivor_id] = survivor
+        events = [self._event("customer.created", survivor, context)]
+        for cid in customer_ids:
+            self.merged_into[cid] = survivor_id
+            events.extend(self.delete(cid, context))
+        return survivor, events

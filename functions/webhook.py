@@ -1,0 +1,21 @@
+"""HTTP trigger: POST /api/square/webhooks (anonymous at the host; the Square signature authenticates)."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+
+from functions import bootstrap
+from shared.signature import SIGNATURE_HEADER
+
+bp = func.Blueprint()
+
+
+@bp.function_name("square_webhook")
+@bp.route(route="square/webhooks", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+async def square_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    reply = await bootstrap.receive(req.get_body(), req.headers.get(SIGNATURE_HEADER))
+    return func.HttpResponse(
+        json.dumps(reply.body), status_code=reply.status, headers=dict(reply.headers), mimetype="application/json"
+    )

@@ -1,0 +1,31 @@
+"""Service Bus triggers: process each queued Square event; record what the broker dead-letters."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions import bootstrap
+
+bp = func.Blueprint()
+
+
+@bp.function_name("process_event")
+@bp.service_bus_queue_trigger(
+    arg_name="msg",
+    queue_name="%SQUARE_EVENTS_QUEUE%",
+    connection="SERVICEBUS_CONNECTION",
+    is_sessions_enabled=True,
+)
+async def process_event(msg: func.ServiceBusMessage) -> None:
+    await bootstrap.worker().handle(msg.get_body(), delivery_count=msg.delivery_count or 1)
+
+
+@bp.function_name("record_dead_letter")
+@bp.service_bus_queue_trigger(
+    arg_name="msg",
+    queue_name="%SQUARE_EVENTS_QUEUE%/$deadletterqueue",
+    connection="SERVICEBUS_CONNECTION",
+)
+async def record_dead_letter(msg: func.ServiceBusMessage) -> None:
+    reason = msg.dead_letter_reason or "MaxDeliveryCountExceeded"
+    await bootstrap.worker().dead_letter(msg.get_body(), reason)

@@ -1,0 +1,1 @@
+"""Tillbridge core library: domain, ports, adapters and pipeline (no Azure Functions imports)."""

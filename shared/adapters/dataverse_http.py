@@ -1,0 +1,228 @@
+"""Thin async Dataverse Web API client (httpx): upsert by alternate key, conditional updates, queries,
+Merge; one rate gate per application user; errors classified by status and Dataverse hex code.
+
+Shapes and codes: Microsoft Learn "Use Upsert to Create or Update a record", "Perform conditional
+operations", "Service protection API limits", "Web API error codes" (notes in docs/decisions/0003).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import http.cookiejar
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from shared.adapters.dataverse_auth import TokenProvider
+from shared.adapters.rate_gate import RateGate
+from shared.errors import ConcurrencyError, TerminalError, ThrottledError, TransientError
+from shared.ports import UpsertResult
+
+NOT_FOUND_CODES = {"0x80060891", "0x80040217"}  # RecordNotFoundByEntityKey, ObjectDoesNotExist
+TRANSIENT_CODES = {"0x80090412", "0x80072322", "0x80072321", "0x80072326"}  # customisation lock, limits
+TERMINAL_STATUS_REASON = {400: "crm_rejected", 403: "privilege_denied", 404: "crm_not_found", 413: "too_large"}
+_ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
+_RETRY_STATUSES = {500, 502, 503, 504}
+
+
+def _no_cookies() -> httpx.Cookies:
+    """The affinity cookie pins a client to one web server; refusing cookies spreads the load."""
+    return httpx.Cookies(http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])))
+
+
+def make_http_client(timeout_seconds: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), cookies=_no_cookies())
+
+
+def retry_after_seconds(value: str | None, default: float) -> float:
+    """Retry-After as seconds (Dataverse sends seconds; an HTTP date is accepted too)."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def error_code(response: httpx.Response) -> tuple[str, str]:
+    try:
+        error = response.json().get("error", {})
+        return str(error.get("code", "")), str(error.get("message", ""))[:500]
+    except ValueError:
+        return "", response.text[:200]
+
+
+def classify(response: httpx.Response) -> Exception:
+    """The one table: HTTP status + Dataverse error code → Transient or Terminal."""
+    status = response.status_code
+    code, message = error_code(response)
+    text = f"Dataverse {status} {code}: {message}".strip()
+    if status == 429:
+        return ThrottledError(text, retry_after=retry_after_seconds(response.headers.get("Retry-After"), 5.0))
+    if status == 412:
+        return ConcurrencyError(text)
+    if status in _RETRY_STATUSES or status == 401 or code in TRANSIENT_CODES or status == 408:
+        return TransientError(text)
+    return TerminalError(text, reason_code=TERMINAL_STATUS_REASON.get(status, "crm_error"))
+
+
+def key_segment(key: Mapping[str, str]) -> str:
+    """(col='value',...) with quotes doubled and the value percent-encoded (alternate-key addressing)."""
+    parts = [f"{column}='{quote(value.replace(chr(39), chr(39) * 2), safe='')}'" for column, value in key.items()]
+    return "(" + ",".join(parts) + ")"
+
+
+def entity_id_from(response: httpx.Response) -> str:
+    match = _ENTITY_ID.search(response.headers.get("OData-EntityId", ""))
+    if match is None:
+        raise TransientError("Dataverse response had no OData-EntityId header")
+    return match.group(1)
+
+
+class DataverseClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_version: str,
+        tokens: TokenProvider,
+        gate: RateGate,
+        http: httpx.AsyncClient,
+        max_inline_wait_seconds: float = 20.0,
+    ) -> None:
+        self._root = f"{base_url.rstrip('/')}/api/data/{api_version}/"
+        self._tokens = tokens
+        self._gate = gate
+        self._http = http
+        self._max_inline_wait = max_inline_wait_seconds
+
+    async def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {await self._tokens.token()}",
+            "Accept": "application/json",
+            "OData-MaxVersion": "4.0",
+            "OData-Version": "4.0",
+            "Content-Type": "application/json; charset=utf-8",
+        }
+        headers.update(extra or {})
+        return headers
+
+    async def _once(self, method: str, path: str, body: Any, headers: Mapping[str, str] | None) -> httpx.Response:
+        async with self._gate.slot():
+            response = await self._http.request(
+                method, self._root + path, json=body, headers=await self._headers(headers)
+            )
+        hint = response.headers.get("x-ms-dop-hint")
+        if hint and hint.isdigit():
+            self._gate.hint(int(hint))
+        return response
+
+    async def send(
+        self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """One logical request: waits out short throttles inline, retries 5xx/network a few times."""
+        waited, attempt = 0.0, 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._once(method, path, body, headers)
+            except httpx.TransportError as error:
+                if attempt >= 3:
+                    raise TransientError(f"Dataverse unreachable: {type(error).__name__}") from error
+                await asyncio.sleep(0.2 * 2**attempt)
+                continue
+            if response.status_code == 429:
+                pause = retry_after_seconds(response.headers.get("Retry-After"), 2.0**attempt)
+                self._gate.pause(pause)
+                if waited + pause > self._max_inline_wait:
+                    raise classify(response)
+                waited += pause
+                continue
+            if response.status_code == 401 and attempt == 1:
+                self._tokens.invalidate()
+                continue
+            if response.status_code in _RETRY_STATUSES and attempt < 3:
+                await asyncio.sleep(0.2 * 2**attempt)
+                continue
+            return response
+
+    @staticmethod
+    def _is_not_found(response: httpx.Response) -> bool:
+        return response.status_code == 404 and error_code(response)[0] in NOT_FOUND_CODES | {""}
+
+    async def upsert_by_key(
+        self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]
+    ) -> UpsertResult:
+        response = await self.send("PATCH", entity_set + key_segment(key), dict(payload))
+        if response.status_code not in (200, 201, 204):
+            raise classify(response)
+        return UpsertResult(entity_id_from(response))
+
+    async def update(
+        self, entity_set: str, entity_id: str, payload: Mapping[str, Any], *, must_exist: bool = True
+    ) -> None:
+        headers = {"If-Match": "*"} if must_exist else None
+        response = await self.send("PATCH", f"{entity_set}({entity_id})", dict(payload), headers)
+        if response.status_code not in (200, 204):
+            raise classify(response)
+
+    async def update_by_key(
+        self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]
+    ) -> str | None:
+        response = await self.send("PATCH", entity_set + key_segment(key), dict(payload), {"If-Match": "*"})
+        if self._is_not_found(response):
+            return None
+        if response.status_code not in (200, 204):
+            raise classify(response)
+        return entity_id_from(response)
+
+    async def _get_one(self, path: str, select: Sequence[str]) -> dict[str, Any] | None:
+        response = await self.send("GET", f"{path}?$select={','.join(select)}")
+        if self._is_not_found(response):
+            return None
+        if response.status_code != 200:
+            raise classify(response)
+        return dict(response.json())
+
+    async def get(self, entity_set: str, entity_id: str, select: Sequence[str]) -> dict[str, Any] | None:
+        return await self._get_one(f"{entity_set}({entity_id})", select)
+
+    async def get_by_key(
+        self, entity_set: str, key: Mapping[str, str], select: Sequence[str]
+    ) -> dict[str, Any] | None:
+        return await self._get_one(entity_set + key_segment(key), select)
+
+    async def query(
+        self, entity_set: str, filter_expr: str, select: Sequence[str], top: int = 50
+    ) -> list[dict[str, Any]]:
+        path = f"{entity_set}?$select={','.join(select)}&$filter={quote(filter_expr, safe='')}&$top={top}"
+        response = await self.send("GET", path)
+        if response.status_code != 200:
+            raise classify(response)
+        return list(response.json().get("value", []))
+
+    async def merge(
+        self, entity: str, target_id: str, subordinate_id: str, update_content: Mapping[str, Any]
+    ) -> None:
+        odata_type = f"Microsoft.Dynamics.CRM.{entity}"
+        body = {
+            "Target": {"@odata.type": odata_type, f"{entity}id": target_id},
+            "Subordinate": {"@odata.type": odata_type, f"{entity}id": subordinate_id},
+            "UpdateContent": {"@odata.type": odata_type, **update_content},
+            "PerformParentingChecks": False,
+        }
+        response = await self.send("POST", "Merge", body)
+        if response.status_code not in (200, 204):
+            raise classify(response)
+
+    async def who_am_i(self) -> dict[str, Any]:
+        response = await self.send("GET", "WhoAmI")
+        if response.status_code != 200:
+            raise classify(response)
+        return dict(response.json())

@@ -1,0 +1,108 @@
+"""The queue contract over Azure Service Bus (azure-servicebus SDK, not the output binding, because
+only the SDK sets MessageId, SessionId and ScheduledEnqueueTimeUtc)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from azure.servicebus import ServiceBusMessage
+
+from shared.errors import TransientError
+from shared.ports import OutboundMessage
+
+
+class SenderLike(Protocol):
+    async def send_messages(self, message: ServiceBusMessage) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def to_servicebus_message(message: OutboundMessage, now: datetime) -> ServiceBusMessage:
+    """MessageId = idempotency key (duplicate detection), SessionId = entity, delay = scheduled enqueue."""
+    scheduled = now + timedelta(seconds=message.delay_seconds) if message.delay_seconds > 0 else None
+    return ServiceBusMessage(
+        message.body,
+        message_id=message.message_id,
+        session_id=message.session_id,
+        application_properties=dict(message.properties),  # type: ignore[arg-type]
+        scheduled_enqueue_time_utc=scheduled,
+        content_type="application/json",
+        correlation_id=message.properties.get("event_id"),
+    )
+
+
+class ServiceBusQueue:
+    """Queue port over one Service Bus queue; the sender link is opened once and reused."""
+
+    def __init__(self, sender_factory: Callable[[], Awaitable[SenderLike]]) -> None:
+        self._sender_factory = sender_factory
+        self._sender: SenderLike | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def _get_sender(self) -> SenderLike:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._sender is None:
+                self._sender = await self._sender_factory()
+            return self._sender
+
+    async def send(self, message: OutboundMessage) -> None:
+        sb_message = to_servicebus_message(message, datetime.now(timezone.utc))
+        try:
+            sender = await self._get_sender()
+            await sender.send_messages(sb_message)
+        except Exception as error:
+            await self._discard_sender()
+            raise TransientError(f"Service Bus send failed: {type(error).__name__}") from error
+
+    async def _discard_sender(self) -> None:
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            try:
+                await sender.close()
+            except Exception:  # the link is already broken; a new one is opened on the next send
+                pass
+
+
+class _AsyncCredential:
+    """Lets a sync azure-identity credential serve the async client (no aiohttp in production)."""
+
+    def __init__(self, credential: Any) -> None:
+        self._credential = credential
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(self._credential.get_token, *scopes, **kwargs)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> _AsyncCredential:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        return None
+
+
+def servicebus_sender_factory(
+    queue_name: str, *, connection: str, namespace: str, client_id: str
+) -> Callable[[], Awaitable[SenderLike]]:
+    """Connection string, or identity-based (`SERVICEBUS_CONNECTION__fullyQualifiedNamespace`)."""
+
+    async def open_sender() -> SenderLike:
+        from azure.servicebus.aio import ServiceBusClient
+
+        if connection:
+            client = ServiceBusClient.from_connection_string(connection)
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            credential = _AsyncCredential(DefaultAzureCredential(managed_identity_client_id=client_id or None))
+            client = ServiceBusClient(namespace, credential)  # type: ignore[arg-type]
+        sender: SenderLike = client.get_queue_sender(queue_name)
+        return sender
+
+    return open_sender

@@ -1,0 +1,67 @@
+"""Thin async Square REST client (httpx) for the endpoints Tillbridge calls.
+
+Chosen over the `squareup` SDK for import time and size (docs/decisions/0002-square-client.md).
+Shapes: square/connect-api-specification api.json (RetrieveCustomer, SearchCustomers); error body
+`{"errors":[{"category","code","detail"}]}` per Square's "Handling errors" page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from shared.adapters.dataverse_http import retry_after_seconds
+from shared.errors import TerminalError, ThrottledError, TransientError
+
+
+def classify(response: httpx.Response) -> Exception:
+    """The one table for Square: status + error code → Transient or Terminal."""
+    try:
+        errors = response.json().get("errors", [])
+        code = str(errors[0].get("code", "")) if errors else ""
+    except ValueError:
+        code = ""
+    text = f"Square {response.status_code} {code}".strip()
+    if response.status_code == 429 or code == "RATE_LIMITED":
+        return ThrottledError(text, retry_after=retry_after_seconds(response.headers.get("Retry-After"), 10.0))
+    if response.status_code >= 500 or response.status_code in (401, 408):
+        return TransientError(text)
+    return TerminalError(text, reason_code="square_rejected")
+
+
+class SquareClient:
+    def __init__(self, *, base_url: str, access_token: str, api_version: str, http: httpx.AsyncClient) -> None:
+        self._base = base_url.rstrip("/")
+        self._headers = {
+            "Authorization": f"Bearer {access_token}",
+            "Square-Version": api_version,
+            "Accept": "application/json",
+        }
+        self._http = http
+
+    async def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        try:
+            return await self._http.request(method, self._base + path, json=body, headers=self._headers)
+        except httpx.TransportError as error:
+            raise TransientError(f"Square unreachable: {type(error).__name__}") from error
+
+    async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
+        response = await self._request("GET", f"/v2/customers/{customer_id}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise classify(response)
+        return dict(response.json()["customer"])
+
+    async def search_customers_updated_since(
+        self, start_at: str, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        body: dict[str, Any] = {"limit": 100, "query": {"filter": {"updated_at": {"start_at": start_at}}}}
+        if cursor:
+            body["cursor"] = cursor
+        response = await self._request("POST", "/v2/customers/search", body)
+        if response.status_code != 200:
+            raise classify(response)
+        document = response.json()
+        return list(document.get("customers", [])), document.get("cursor")

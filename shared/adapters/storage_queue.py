@@ -1,0 +1,83 @@
+"""The queue contract over Azure Storage Queues (Azurite locally): the same JSON message as Service Bus,
+wrapped with the broker properties a storage queue lacks (message id, session id, properties)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from shared.errors import TransientError
+from shared.ports import OutboundMessage
+
+MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Envelope:
+    message_id: str
+    session_id: str
+    properties: dict[str, str]
+    body: str
+
+
+def encode_envelope(message: OutboundMessage) -> str:
+    """Base64 JSON, so any body survives the storage queue's XML transport."""
+    document = {
+        "message_id": message.message_id,
+        "session_id": message.session_id,
+        "properties": dict(message.properties),
+        "body": message.body,
+    }
+    return base64.b64encode(json.dumps(document).encode("utf-8")).decode("ascii")
+
+
+def decode_envelope(content: str) -> Envelope:
+    document: dict[str, Any] = json.loads(base64.b64decode(content))
+    return Envelope(
+        message_id=str(document["message_id"]),
+        session_id=str(document.get("session_id", "")),
+        properties={str(k): str(v) for k, v in document.get("properties", {}).items()},
+        body=str(document["body"]),
+    )
+
+
+class QueueClientLike(Protocol):
+    def send_message(self, content: Any, *, visibility_timeout: int | None = None) -> Any: ...
+
+    def create_queue(self) -> Any: ...
+
+
+class StorageQueue:
+    """Queue port over one storage queue; a delay becomes the initial visibility timeout."""
+
+    def __init__(self, client: QueueClientLike) -> None:
+        self._client = client
+        self._created = False
+
+    async def _ensure(self) -> None:
+        if self._created:
+            return
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            await asyncio.to_thread(self._client.create_queue)
+        except ResourceExistsError:
+            pass
+        self._created = True
+
+    async def send(self, message: OutboundMessage) -> None:
+        delay = min(MAX_VISIBILITY_SECONDS, int(round(message.delay_seconds))) or None
+        try:
+            await self._ensure()
+            await asyncio.to_thread(self._client.send_message, encode_envelope(message), visibility_timeout=delay)
+        except Exception as error:
+            raise TransientError(f"storage queue send failed: {type(error).__name__}") from error
+
+
+def storage_queue(connection_string: str, queue_name: str) -> StorageQueue:
+    from azure.storage.queue import QueueClient
+
+    return StorageQueue(QueueClient.from_connection_string(connection_string, queue_name))

@@ -1,0 +1,197 @@
+"""State in Azure Table Storage: the ledger (ETag-guarded) and failure records.
+
+The sync SDK runs in worker threads (the async one would pull aiohttp into production).
+Row keys are Square ids; Table Storage forbids / \\ # ? and control characters, so they are escaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import fields
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+
+from shared.errors import ConcurrencyError
+from shared.ports import FailureRecord, LedgerRow
+
+_FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f]")
+MAX_TEXT = 8000  # characters kept of a free-text property (a property holds 64 KiB of UTF-16)
+
+
+def safe_key(value: str) -> str:
+    return _FORBIDDEN.sub(lambda m: f"%{ord(m.group()):02X}", value)[:512]
+
+
+def _ledger_entity(row: LedgerRow) -> dict[str, Any]:
+    entity: dict[str, Any] = {"PartitionKey": row.kind, "RowKey": safe_key(row.square_id)}
+    for field in fields(LedgerRow):
+        if field.name in ("kind", "square_id", "etag"):
+            continue
+        value = getattr(row, field.name)
+        if value is not None:
+            entity[field.name] = str(value) if field.name.endswith("version") else value
+    return entity
+
+
+def _ledger_row(entity: dict[str, Any], square_id: str) -> LedgerRow:
+    row = LedgerRow(kind=str(entity["PartitionKey"]), square_id=square_id)
+    for field in fields(LedgerRow):
+        if field.name in entity and field.name not in ("kind", "square_id", "etag"):
+            value = entity[field.name]
+            setattr(row, field.name, int(value) if field.name.endswith("version") else value)
+    row.etag = entity.metadata.get("etag") if hasattr(entity, "metadata") else None
+    return row
+
+
+def _failure_entity(failure: FailureRecord) -> dict[str, Any]:
+    return {
+        "PartitionKey": failure.flow,
+        "RowKey": safe_key(failure.record_id),
+        "record_id": failure.record_id,
+        "reason_code": failure.reason_code,
+        "message": failure.message[:MAX_TEXT],
+        "event_id": failure.event_id,
+        "event_type": failure.event_type,
+        "field": failure.field or "",
+        "candidates": json.dumps(list(failure.candidates)),
+        "attempts": failure.attempts,
+        "first_seen": failure.first_seen,
+        "last_seen": failure.last_seen,
+        "status": failure.status,
+    }
+
+
+def _failure(entity: dict[str, Any]) -> FailureRecord:
+    return FailureRecord(
+        flow=str(entity["PartitionKey"]),
+        record_id=str(entity.get("record_id", entity["RowKey"])),
+        reason_code=str(entity.get("reason_code", "")),
+        message=str(entity.get("message", "")),
+        event_id=str(entity.get("event_id", "")),
+        event_type=str(entity.get("event_type", "")),
+        field=str(entity.get("field") or "") or None,
+        candidates=tuple(json.loads(entity.get("candidates") or "[]")),
+        attempts=int(entity.get("attempts", 1)),
+        first_seen=str(entity.get("first_seen", "")),
+        last_seen=str(entity.get("last_seen", "")),
+        status=str(entity.get("status", "open")),
+    )
+
+
+class TableStateStore:
+    def __init__(self, service: TableServiceClient, prefix: str) -> None:
+        self._service = service
+        self._names = {"ledger": f"{prefix}ledger", "failures": f"{prefix}failures", "cursors": f"{prefix}cursors"}
+        self._clients: dict[str, TableClient] = {}
+
+    def _table(self, name: str) -> TableClient:
+        client = self._clients.get(name)
+        if client is None:
+            client = self._service.create_table_if_not_exists(self._names[name])
+            self._clients[name] = client
+        return client
+
+    def _get_ledger(self, kind: str, square_id: str) -> LedgerRow | None:
+        try:
+            entity = self._table("ledger").get_entity(kind, safe_key(square_id))
+        except ResourceNotFoundError:
+            return None
+        return _ledger_row(entity, square_id)
+
+    def _save_ledger(self, row: LedgerRow) -> LedgerRow:
+        table = self._table("ledger")
+        entity = _ledger_entity(row)
+        try:
+            if row.etag is None:
+                written = table.create_entity(entity)
+            else:
+                written = table.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=row.etag, match_condition=MatchConditions.IfNotModified
+                )
+        except ResourceExistsError as error:
+            raise ConcurrencyError(f"ledger row {row.kind}/{row.square_id} was created concurrently") from error
+        except HttpResponseError as error:
+            if error.status_code in (409, 412):
+                raise ConcurrencyError(f"ledger row {row.kind}/{row.square_id} changed concurrently") from error
+            raise
+        row.etag = written.get("etag")
+        return row
+
+    def _record_failure(self, failure: FailureRecord) -> None:
+        table = self._table("failures")
+        try:
+            existing = _failure(table.get_entity(failure.flow, safe_key(failure.record_id)))
+            failure.attempts = existing.attempts + 1
+            failure.first_seen = existing.first_seen or failure.first_seen
+        except ResourceNotFoundError:
+            pass
+        table.upsert_entity(_failure_entity(failure), mode=UpdateMode.REPLACE)
+
+    def _resolve_failure(self, flow: str, record_id: str, note: str) -> None:
+        table = self._table("failures")
+        entity = {"PartitionKey": flow, "RowKey": safe_key(record_id), "status": "resolved", "note": note[:MAX_TEXT]}
+        try:
+            table.update_entity(entity, mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            pass
+
+    def _list_failures(self, flow: str | None) -> list[FailureRecord]:
+        table = self._table("failures")
+        entities = (
+            table.query_entities("PartitionKey eq @flow", parameters={"flow": flow}) if flow else table.list_entities()
+        )
+        return [_failure(entity) for entity in entities]
+
+    def _list_ledger(self, kind: str) -> list[LedgerRow]:
+        entities = self._table("ledger").query_entities("PartitionKey eq @kind", parameters={"kind": kind})
+        return [_ledger_row(entity, str(entity["RowKey"])) for entity in entities]
+
+    def _get_cursor(self, name: str) -> str | None:
+        try:
+            return str(self._table("cursors").get_entity("cursor", safe_key(name))["value"])
+        except ResourceNotFoundError:
+            return None
+
+    def _set_cursor(self, name: str, value: str) -> None:
+        entity = {"PartitionKey": "cursor", "RowKey": safe_key(name), "value": value}
+        self._table("cursors").upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    async def get_cursor(self, name: str) -> str | None:
+        return await asyncio.to_thread(self._get_cursor, name)
+
+    async def set_cursor(self, name: str, value: str) -> None:
+        await asyncio.to_thread(self._set_cursor, name, value)
+
+    async def get_ledger(self, kind: str, square_id: str) -> LedgerRow | None:
+        return await asyncio.to_thread(self._get_ledger, kind, square_id)
+
+    async def save_ledger(self, row: LedgerRow) -> LedgerRow:
+        return await asyncio.to_thread(self._save_ledger, row)
+
+    async def record_failure(self, failure: FailureRecord) -> None:
+        await asyncio.to_thread(self._record_failure, failure)
+
+    async def resolve_failure(self, flow: str, record_id: str, note: str) -> None:
+        await asyncio.to_thread(self._resolve_failure, flow, record_id, note)
+
+    async def list_failures(self, flow: str | None = None) -> list[FailureRecord]:
+        return await asyncio.to_thread(self._list_failures, flow)
+
+    async def list_ledger(self, kind: str) -> list[LedgerRow]:
+        return await asyncio.to_thread(self._list_ledger, kind)
+
+
+def table_state_store(connection_string: str, endpoint: str, client_id: str, prefix: str) -> TableStateStore:
+    """Connection string (Azurite, or keys) or identity-based endpoint (managed identity in Azure)."""
+    if connection_string:
+        service = TableServiceClient.from_connection_string(connection_string)
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        service = TableServiceClient(endpoint, credential=DefaultAzureCredential(managed_identity_client_id=client_id or None))
+    return TableStateStore(service, prefix)

@@ -1,0 +1,298 @@
+"""Typed settings read from the environment; one error lists every bad setting by name, never its value."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar, cast
+from urllib.parse import urlsplit
+
+from shared.errors import ConfigurationError
+
+KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
+DataverseAuth = Literal["managed_identity", "client_secret", "static_token"]
+QueueBackend = Literal["servicebus", "storagequeue"]
+T = TypeVar("T")
+
+
+class _Reader:
+    """Reads settings and collects every problem instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        if value.startswith(KEY_VAULT_PREFIX):
+            self.problems.append(
+                f"{name}: Key Vault reference was not resolved (check the app identity's "
+                "'Key Vault Secrets User' role and that the secret exists)"
+            )
+            return None
+        return value.strip()
+
+    def required(self, name: str, why: str = "") -> str:
+        value = self.raw(name)
+        if value is None and not self._already_reported(name):
+            self.problems.append(f"{name}: missing{(' (' + why + ')') if why else ''}")
+        return value or ""
+
+    def optional(self, name: str, default: str) -> str:
+        return self.raw(name) or default
+
+    def url(self, name: str, *, required: bool = True, default: str = "") -> str:
+        value = self.required(name) if required else self.optional(name, default)
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                self.problems.append(f"{name}: not an absolute http(s) URL")
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+        value = self.raw(name) or default
+        if value is None:
+            if not self._already_reported(name):
+                self.problems.append(f"{name}: missing (one of {', '.join(allowed)})")
+            return allowed[0]
+        if value not in allowed:
+            self.problems.append(f"{name}: must be one of {', '.join(allowed)}")
+            return allowed[0]
+        return value
+
+    def number(self, name: str, default: T, parse: Callable[[str], T], low: float, high: float) -> T:
+        text = self.raw(name)
+        if text is None:
+            return default
+        try:
+            value = parse(text)
+        except ValueError:
+            self.problems.append(f"{name}: not a number")
+            return default
+        if not low <= cast(float, value) <= high:
+            self.problems.append(f"{name}: must be between {low:g} and {high:g}")
+            return default
+        return value
+
+    def _already_reported(self, name: str) -> bool:
+        return any(p.startswith(name + ":") for p in self.problems)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    signature_key: str
+    notification_url: str
+    max_body_bytes: int
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    backend: QueueBackend
+    events_queue: str
+    servicebus_connection: str
+    servicebus_namespace: str
+    servicebus_client_id: str
+    max_delivery_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    connection_string: str
+    account_name: str
+    table_endpoint: str
+    queue_endpoint: str
+    client_id: str
+    table_prefix: str
+
+
+@dataclass(frozen=True)
+class SquareSettings:
+    base_url: str
+    access_token: str
+    api_version: str
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class DataverseSettings:
+    url: str
+    auth: DataverseAuth
+    static_token: str
+    tenant_id: str
+    client_id: str
+    client_secret: str
+    api_version: str
+    max_concurrency: int
+    timeout_seconds: float
+    max_inline_wait_seconds: float
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    prefix: str
+    default_phone_region: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    webhook: WebhookSettings
+    queue: QueueSettings
+    storage: StorageSettings
+    square: SquareSettings
+    dataverse: DataverseSettings
+    sync: SyncSettings
+
+
+def _webhook(r: _Reader) -> WebhookSettings:
+    return WebhookSettings(
+        signature_key=r.required("SQUARE_WEBHOOK_SIGNATURE_KEY", "the subscription's signature key"),
+        notification_url=r.url("SQUARE_WEBHOOK_URL"),
+        max_body_bytes=r.number("WEBHOOK_MAX_BODY_BYTES", 1_048_576, int, 1024, 1_048_576),
+    )
+
+
+def _queue(r: _Reader) -> QueueSettings:
+    backend = cast(QueueBackend, r.choice("QUEUE_BACKEND", ("servicebus", "storagequeue"), "servicebus"))
+    connection = r.raw("SERVICEBUS_CONNECTION") or ""
+    namespace = r.raw("SERVICEBUS_CONNECTION__fullyQualifiedNamespace") or ""
+    if backend == "servicebus" and not (connection or namespace):
+        r.problems.append(
+            "SERVICEBUS_CONNECTION: missing (or set SERVICEBUS_CONNECTION__fullyQualifiedNamespace)"
+        )
+    return QueueSettings(
+        backend=backend,
+        events_queue=r.optional("SQUARE_EVENTS_QUEUE", "square-events"),
+        servicebus_connection=connection,
+        servicebus_namespace=namespace,
+        servicebus_client_id=r.optional("SERVICEBUS_CONNECTION__clientId", ""),
+        max_delivery_attempts=r.number("MAX_DELIVERY_ATTEMPTS", 8, int, 1, 100),
+        retry_base_seconds=r.number("RETRY_BASE_SECONDS", 5.0, float, 0, 3600),
+        retry_max_seconds=r.number("RETRY_MAX_SECONDS", 900.0, float, 0, 86400),
+    )
+
+
+def _storage(r: _Reader) -> StorageSettings:
+    connection = r.raw("AzureWebJobsStorage") or ""
+    account = r.raw("AzureWebJobsStorage__accountName") or ""
+    tables = r.raw("AzureWebJobsStorage__tableServiceUri") or ""
+    queues = r.raw("AzureWebJobsStorage__queueServiceUri") or ""
+    if not connection and not account and not tables:
+        r.problems.append("AzureWebJobsStorage: missing (or set AzureWebJobsStorage__accountName)")
+    return StorageSettings(
+        connection_string=connection,
+        account_name=account,
+        table_endpoint=tables or (f"https://{account}.table.core.windows.net" if account else ""),
+        queue_endpoint=queues or (f"https://{account}.queue.core.windows.net" if account else ""),
+        client_id=r.optional("AzureWebJobsStorage__clientId", ""),
+        table_prefix=r.optional("TILLBRIDGE_TABLE_PREFIX", "tillbridge"),
+    )
+
+
+def _square(r: _Reader) -> SquareSettings:
+    return SquareSettings(
+        base_url=r.url("SQUARE_BASE_URL", required=False, default="https://connect.squareup.com"),
+        access_token=r.required("SQUARE_ACCESS_TOKEN"),
+        api_version=r.optional("SQUARE_VERSION", "2025-08-20"),
+        timeout_seconds=r.number("SQUARE_TIMEOUT_SECONDS", 20.0, float, 1, 120),
+    )
+
+
+def _dataverse(r: _Reader) -> DataverseSettings:
+    auth = cast(DataverseAuth, r.choice("DATAVERSE_AUTH", ("managed_identity", "client_secret", "static_token")))
+    settings = DataverseSettings(
+        url=r.url("DATAVERSE_URL").rstrip("/"),
+        auth=auth,
+        static_token=r.raw("DATAVERSE_TOKEN") or "",
+        tenant_id=r.raw("DATAVERSE_TENANT_ID") or "",
+        client_id=r.raw("DATAVERSE_CLIENT_ID") or "",
+        client_secret=r.raw("DATAVERSE_CLIENT_SECRET") or "",
+        api_version=r.optional("DATAVERSE_API_VERSION", "v9.2"),
+        max_concurrency=r.number("DATAVERSE_MAX_CONCURRENCY", 16, int, 1, 52),
+        timeout_seconds=r.number("DATAVERSE_TIMEOUT_SECONDS", 30.0, float, 1, 230),
+        max_inline_wait_seconds=r.number("DATAVERSE_MAX_INLINE_WAIT_SECONDS", 20.0, float, 0, 120),
+    )
+    if auth == "static_token" and not settings.static_token:
+        r.required("DATAVERSE_TOKEN", "needed when DATAVERSE_AUTH=static_token")
+    if auth == "client_secret":
+        for name in ("DATAVERSE_TENANT_ID", "DATAVERSE_CLIENT_ID", "DATAVERSE_CLIENT_SECRET"):
+            r.required(name, "needed when DATAVERSE_AUTH=client_secret")
+    return settings
+
+
+def _sync(r: _Reader) -> SyncSettings:
+    prefix = r.optional("DATAVERSE_PUBLISHER_PREFIX", "tb")
+    if not prefix.isalnum() or not prefix.islower():
+        r.problems.append("DATAVERSE_PUBLISHER_PREFIX: must be lower-case letters and digits")
+    region = r.optional("DEFAULT_PHONE_REGION", "US")
+    if len(region) != 2 or not region.isalpha():
+        r.problems.append("DEFAULT_PHONE_REGION: must be a two-letter ISO country code")
+    return SyncSettings(prefix=prefix, default_phone_region=region.upper())
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    """What the webhook needs: it must keep accepting events while the CRM side is misconfigured."""
+
+    webhook: WebhookSettings
+    queue: QueueSettings
+    storage: StorageSettings | None
+
+
+def _ingress(r: _Reader) -> IngressSettings:
+    queue = _queue(r)
+    return IngressSettings(
+        webhook=_webhook(r),
+        queue=queue,
+        storage=_storage(r) if queue.backend == "storagequeue" else None,
+    )
+
+
+def _all(r: _Reader) -> Settings:
+    return Settings(
+        webhook=_webhook(r),
+        queue=_queue(r),
+        storage=_storage(r),
+        square=_square(r),
+        dataverse=_dataverse(r),
+        sync=_sync(r),
+    )
+
+
+def _load(env: Mapping[str, str], build: Callable[[_Reader], T]) -> T:
+    reader = _Reader(env)
+    built = build(reader)
+    if reader.problems:
+        raise ConfigurationError(reader.problems)
+    return built
+
+
+def load_ingress_settings(env: Mapping[str, str]) -> IngressSettings:
+    """Settings for the webhook alone, or one ConfigurationError listing every bad one."""
+    return _load(env, _ingress)
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Every setting, or one ConfigurationError listing every bad one."""
+    return _load(env, _all)
+
+
+def read_local_settings(path: Path) -> dict[str, str]:
+    """The `Values` of a Core Tools style local.settings.json (missing file → empty)."""
+    if not path.exists():
+        return {}
+    document = json.loads(path.read_text(encoding="utf-8"))
+    values = document.get("Values", {})
+    return {str(k): str(v) for k, v in values.items()}
+
+
+def merged_environment(local_values: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """Environment variables override local.settings.json, as with Core Tools."""
+    merged = dict(local_values)
+    merged.update(environ)
+    return merged

@@ -1,0 +1,135 @@
+"""customers → contacts: version gate, match, one upsert by alternate key, ledger; deletes and merges."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.errors import FieldProblem, InvalidDataError, NeedsReviewError
+from shared.flows import customer_mapping as cm
+from shared.flows.context import FlowContext, Outcome
+from shared.flows.matching import MatchKind, choose_match, email_filter, phone_filter
+from shared.flows.merge import merge_customers
+from shared.gate import Decision, decide
+from shared.ledger import claim, commit
+from shared.models import MergeContext, SquareCustomer, SyncCommand
+
+log = logging.getLogger("tillbridge.customers")
+KIND = "customer"
+FLOW = "customers"
+
+
+def _customer_from_event(command: SyncCommand) -> dict[str, Any] | None:
+    data_object = (command.event.get("data") or {}).get("object") or {}
+    customer = data_object.get("customer")
+    return customer if isinstance(customer, dict) else None
+
+
+def _merge_context(command: SyncCommand) -> MergeContext | None:
+    data_object = (command.event.get("data") or {}).get("object") or {}
+    merge = (data_object.get("event_context") or {}).get("merge")
+    if not isinstance(merge, dict):
+        return None
+    context = MergeContext.model_validate(merge)
+    return context if context.to_customer_id and context.from_customer_ids else None
+
+
+def parse_customer(raw: dict[str, Any]) -> SquareCustomer:
+    try:
+        return SquareCustomer.model_validate(raw)
+    except ValidationError as error:
+        problems = [
+            FieldProblem(".".join(str(p) for p in issue["loc"]) or "customer", issue["msg"])
+            for issue in error.errors()
+        ]
+        raise InvalidDataError(problems) from error
+
+
+async def _load_customer(command: SyncCommand, ctx: FlowContext) -> dict[str, Any] | None:
+    """The full object from the event, or fetched when the message is thin (None: gone from Square)."""
+    raw = None if command.fetch else _customer_from_event(command)
+    if raw is None:
+        raw = await ctx.square.retrieve_customer(command.entity_id)
+    return raw
+
+
+async def sync_customer(command: SyncCommand, ctx: FlowContext) -> Outcome:
+    """Apply one customer event to the CRM; raises Transient or Terminal errors for the caller to route."""
+    merge = _merge_context(command)
+    if merge is not None:
+        await merge_customers(merge, ctx)
+        if command.event_type == "customer.deleted":
+            return Outcome.MERGED
+    raw = await _load_customer(command, ctx)
+    if command.event_type == "customer.deleted" or raw is None:
+        return await _deactivate(command, raw, ctx)
+    customer = parse_customer(raw)
+    if customer.id != command.entity_id and merge is None:
+        # RetrieveCustomer on a merged-away id returns the survivor; its own events will sync it.
+        return Outcome.STALE
+    return await _upsert(command, customer, ctx)
+
+
+async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowContext) -> Outcome:
+    ledger = await ctx.state.get_ledger(KIND, customer.id)
+    decision = decide(ledger, version=customer.version, updated_at=customer.updated_at, is_delete=False)
+    if decision is not Decision.APPLY:
+        return Outcome.STALE if decision is Decision.STALE else Outcome.DUPLICATE
+    plan = cm.map_customer(customer, columns=ctx.columns, phone_region=ctx.phone_region)
+    linked = ledger is not None and ledger.dataverse_id and ledger.status == "active"
+    if linked and ledger is not None and ledger.content_hash == plan.content_hash and ledger.pending_version is None:
+        await commit(ctx.state, ledger, command, customer.version, customer.updated_at, plan.content_hash)
+        return Outcome.UNCHANGED
+    contact_id = None if linked else await _match(customer, plan, ctx)
+    row = await claim(ctx.state, ledger, KIND, customer.id, command, customer.version, customer.updated_at)
+    key = {ctx.columns.square_id: customer.id}
+    if contact_id is None:
+        result = await ctx.dataverse.upsert_by_key(cm.CONTACTS, key, plan.payload)
+        contact_id = result.entity_id
+    else:
+        await ctx.dataverse.update(cm.CONTACTS, contact_id, {**plan.payload, **key})
+    row.dataverse_id = contact_id
+    await commit(ctx.state, row, command, customer.version, customer.updated_at, plan.content_hash)
+    ctx.metrics.increment("records_written", flow=FLOW)
+    return Outcome.WRITTEN
+
+
+async def _match(customer: SquareCustomer, plan: cm.ContactPlan, ctx: FlowContext) -> str | None:
+    """Contact id to link (None: create by upsert). Key first, then email, then phone."""
+    select = ["contactid", ctx.columns.square_id]
+    existing = await ctx.dataverse.get_by_key(cm.CONTACTS, {ctx.columns.square_id: customer.id}, select)
+    if existing is not None:
+        return None  # already keyed: the upsert by key updates it
+    by_email = await ctx.dataverse.query(cm.CONTACTS, email_filter(plan.email_key), select) if plan.email_key else []
+    by_phone: list[dict[str, Any]] = []
+    if not by_email and plan.phone_e164:
+        by_phone = await ctx.dataverse.query(cm.CONTACTS, phone_filter(plan.phone_e164), select)
+    decision = choose_match(square_id=customer.id, key_column=ctx.columns.square_id, by_email=by_email, by_phone=by_phone)
+    if decision.kind is MatchKind.REVIEW:
+        raise NeedsReviewError(
+            f"{len(decision.candidates)} CRM contacts match this customer by {decision.matched_on}",
+            decision.candidates,
+        )
+    return decision.contact_id if decision.kind is MatchKind.LINK else None
+
+
+async def _deactivate(command: SyncCommand, raw: dict[str, Any] | None, ctx: FlowContext) -> Outcome:
+    """customer.deleted: deactivate (never delete) the contact and keep the link in the ledger."""
+    customer = parse_customer(raw) if raw is not None else None
+    version = customer.version if customer else None
+    updated_at = customer.updated_at if customer else None
+    ledger = await ctx.state.get_ledger(KIND, command.entity_id)
+    decision = decide(ledger, version=version, updated_at=updated_at, is_delete=True)
+    if decision is not Decision.APPLY:
+        return Outcome.STALE if decision is Decision.STALE else Outcome.DUPLICATE
+    row = await claim(ctx.state, ledger, KIND, command.entity_id, command, version, updated_at)
+    if row.dataverse_id:
+        await ctx.dataverse.update(cm.CONTACTS, row.dataverse_id, cm.deactivation_payload())
+    else:
+        key = {ctx.columns.square_id: command.entity_id}
+        row.dataverse_id = await ctx.dataverse.update_by_key(cm.CONTACTS, key, cm.deactivation_payload())
+    row.status = "deleted"
+    await commit(ctx.state, row, command, version, updated_at, row.content_hash)
+    return Outcome.DEACTIVATED

@@ -1,0 +1,81 @@
+"""Square customer merges → Dataverse Merge, leaving one contact keyed by the surviving Square id.
+
+Square fires customer.created for the survivor and customer.deleted for each merged id, all carrying
+`event_context.merge`, in any order. Whichever arrives first does the merge; the others find it done.
+Each step is safe to repeat, so a crash part-way is finished by the retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.flows import customer_mapping as cm
+from shared.flows.context import FlowContext
+from shared.models import MergeContext
+from shared.ports import LedgerRow
+
+KIND = "customer"
+
+
+@dataclass(frozen=True)
+class _Found:
+    square_id: str
+    contact_id: str
+    active: bool
+    merged: bool
+    keyed: bool
+
+
+async def _locate(square_id: str, ledger: LedgerRow | None, ctx: FlowContext) -> _Found | None:
+    """The contact for a Square id: via the ledger link, else via the alternate key."""
+    select = ["contactid", "statecode", "merged", ctx.columns.square_id]
+    contact: dict[str, Any] | None = None
+    if ledger is not None and ledger.dataverse_id:
+        contact = await ctx.dataverse.get(cm.CONTACTS, ledger.dataverse_id, select)
+    if contact is None:
+        contact = await ctx.dataverse.get_by_key(cm.CONTACTS, {ctx.columns.square_id: square_id}, select)
+    if contact is None:
+        return None
+    return _Found(
+        square_id=square_id,
+        contact_id=str(contact["contactid"]),
+        active=contact.get("statecode", 0) == 0,
+        merged=bool(contact.get("merged")),
+        keyed=contact.get(ctx.columns.square_id) == square_id,
+    )
+
+
+async def merge_customers(merge: MergeContext, ctx: FlowContext) -> None:
+    survivor_id = merge.to_customer_id
+    rows = {sid: await ctx.state.get_ledger(KIND, sid) for sid in merge.from_customer_ids}
+    pending = [sid for sid, row in rows.items() if not (row and row.status == "merged")]
+    if not pending:
+        return
+    survivor = await _locate(survivor_id, await ctx.state.get_ledger(KIND, survivor_id), ctx)
+    found = [f for sid in pending if (f := await _locate(sid, rows[sid], ctx)) is not None]
+    live = [f for f in found if f.active and not f.merged]
+    target = survivor if survivor is not None else (live[0] if live else None)
+    key_column = ctx.columns.square_id
+    for subordinate in found:
+        if target is None or subordinate.contact_id == target.contact_id:
+            continue
+        if subordinate.active and not subordinate.merged:
+            await ctx.dataverse.merge(cm.CONTACT_ENTITY, target.contact_id, subordinate.contact_id, {})
+        if subordinate.keyed:  # nothing may stay keyed by a merged-away id
+            await ctx.dataverse.update(cm.CONTACTS, subordinate.contact_id, {key_column: None})
+    if target is not None and target is not survivor:
+        await ctx.dataverse.update(cm.CONTACTS, target.contact_id, {key_column: survivor_id})
+    for sid in pending:
+        await _mark_merged(rows[sid], sid, survivor_id, target.contact_id if target else None, ctx)
+
+
+async def _mark_merged(
+    row: LedgerRow | None, square_id: str, survivor_id: str, contact_id: str | None, ctx: FlowContext
+) -> None:
+    row = row if row is not None else LedgerRow(kind=KIND, square_id=square_id)
+    row.status = "merged"
+    row.merged_into = survivor_id
+    row.dataverse_id = contact_id or row.dataverse_id
+    row.pending_version = row.pending_updated_at = row.pending_event_id = None
+    await ctx.state.save_ledger(row)

@@ -1,0 +1,49 @@
+"""Ledger transitions: claim a version before writing to the CRM, commit it after (both ETag-guarded).
+
+A claim makes concurrent attempts on one object safe: an older version sees the newer claim and stops,
+and a crashed attempt leaves a claim that its own retry may re-apply (the upsert is idempotent).
+"""
+
+from __future__ import annotations
+
+from shared.ports import LedgerRow, StateStore
+from shared.models import SyncCommand
+
+
+async def claim(
+    state: StateStore,
+    ledger: LedgerRow | None,
+    kind: str,
+    square_id: str,
+    command: SyncCommand,
+    version: int | None,
+    updated_at: str | None,
+) -> LedgerRow:
+    row = ledger if ledger is not None else LedgerRow(kind=kind, square_id=square_id)
+    row.pending_version = version
+    row.pending_updated_at = updated_at
+    row.pending_event_id = command.event_id
+    return await state.save_ledger(row)
+
+
+async def commit(
+    state: StateStore,
+    row: LedgerRow,
+    command: SyncCommand,
+    version: int | None,
+    updated_at: str | None,
+    content_hash: str | None,
+) -> LedgerRow:
+    if version is not None:
+        row.version = version if row.version is None else max(row.version, version)
+    if updated_at is not None:
+        row.updated_at = updated_at
+    row.content_hash = content_hash
+    row.last_event_id = command.event_id
+    row.pending_version = row.pending_updated_at = row.pending_event_id = None
+    had_failure = row.failure_open
+    row.failure_open = False
+    saved = await state.save_ledger(row)
+    if had_failure:
+        await state.resolve_failure(command.entity_kind + "s", row.square_id, f"synced by event {command.event_id}")
+    return saved

@@ -1,0 +1,137 @@
+"""Ports: the small protocols the core needs from the outside world (fakes satisfy them in tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message to queue: body is the JSON text of a SyncCommand."""
+
+    message_id: str
+    session_id: str
+    body: str
+    delay_seconds: float = 0.0
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+
+class Queue(Protocol):
+    async def send(self, message: OutboundMessage) -> None:
+        """Durably enqueue, or raise TransientError."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass
+class LedgerRow:
+    """What Tillbridge last applied for one Square object (one row per object)."""
+
+    kind: str
+    square_id: str
+    dataverse_id: str | None = None
+    version: int | None = None
+    updated_at: str | None = None
+    content_hash: str | None = None
+    status: str = "active"  # active | deleted | merged
+    merged_into: str | None = None
+    last_event_id: str | None = None
+    pending_version: int | None = None
+    pending_updated_at: str | None = None
+    pending_event_id: str | None = None
+    failure_open: bool = False
+    etag: str | None = None
+
+
+@dataclass
+class FailureRecord:
+    """One failed record awaiting review or retry."""
+
+    flow: str
+    record_id: str
+    reason_code: str
+    message: str
+    event_id: str
+    event_type: str
+    field: str | None = None
+    candidates: Sequence[str] = ()
+    attempts: int = 1
+    first_seen: str = ""
+    last_seen: str = ""
+    status: str = "open"  # open | resolved | ignored
+
+
+class StateStore(Protocol):
+    async def get_ledger(self, kind: str, square_id: str) -> LedgerRow | None: ...
+
+    async def save_ledger(self, row: LedgerRow) -> LedgerRow:
+        """Insert (etag None) or replace if unchanged since read; raise ConcurrencyError otherwise."""
+        ...
+
+    async def record_failure(self, failure: FailureRecord) -> None:
+        """Create or update the failure row (attempts counted, first_seen kept)."""
+        ...
+
+    async def resolve_failure(self, flow: str, record_id: str, note: str) -> None: ...
+
+    async def list_failures(self, flow: str | None = None) -> list[FailureRecord]: ...
+
+    async def get_cursor(self, name: str) -> str | None: ...
+
+    async def set_cursor(self, name: str, value: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    entity_id: str
+    created: bool | None = None
+
+
+class DataverseApi(Protocol):
+    async def upsert_by_key(
+        self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]
+    ) -> UpsertResult: ...
+
+    async def update(
+        self, entity_set: str, entity_id: str, payload: Mapping[str, Any], *, must_exist: bool = True
+    ) -> None: ...
+
+    async def update_by_key(
+        self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]
+    ) -> str | None:
+        """Update only (If-Match: *): the row's id, or None when no row has that key."""
+        ...
+
+    async def get_by_key(
+        self, entity_set: str, key: Mapping[str, str], select: Sequence[str]
+    ) -> dict[str, Any] | None: ...
+
+    async def get(self, entity_set: str, entity_id: str, select: Sequence[str]) -> dict[str, Any] | None: ...
+
+    async def query(
+        self, entity_set: str, filter_expr: str, select: Sequence[str], top: int = 50
+    ) -> list[dict[str, Any]]: ...
+
+    async def merge(
+        self, entity: str, target_id: str, subordinate_id: str, update_content: Mapping[str, Any]
+    ) -> None: ...
+
+
+class SquareApi(Protocol):
+    async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer object, or None when Square says NOT_FOUND."""
+        ...
+
+    async def search_customers_updated_since(
+        self, start_at: str, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+
+class Metrics(Protocol):
+    def increment(self, name: str, value: float = 1.0, **dimensions: str) -> None: ...
