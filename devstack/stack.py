@@ -88,8 +88,12 @@ class Stack:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[Any]:
         process = subprocess.Popen(
-            args, cwd=PROJECT_DIR, env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE, stderr=self._log_file(name), text=True,
+            args,
+            cwd=PROJECT_DIR,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=self._log_file(name),
+            text=True,
         )
         self.processes[name] = process
         return process
@@ -126,55 +130,102 @@ class Stack:
 
     def _start_azurite(self) -> None:
         blob, queue, table = free_port(), free_port(), free_port()
-        process = self._spawn("azurite", [
-            *azurite_command(), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--loose",
-            "--disableTelemetry", "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-            "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table),
-        ])
+        process = self._spawn(
+            "azurite",
+            [
+                *azurite_command(),
+                "--silent",
+                "--inMemoryPersistence",
+                "--skipApiVersionCheck",
+                "--loose",
+                "--disableTelemetry",
+                "--blobHost",
+                "127.0.0.1",
+                "--queueHost",
+                "127.0.0.1",
+                "--tableHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(blob),
+                "--queuePort",
+                str(queue),
+                "--tablePort",
+                str(table),
+            ],
+        )
         for port in (blob, queue, table):
             wait_for_port(port, 60, process)
         self.env["AzureWebJobsStorage"] = azurite_connection_string(blob, queue, table)
 
     def _start_dataverse(self) -> None:
         token = secrets.token_urlsafe(24)
-        process = self._spawn("dataverse", [
-            sys.executable, "-m", "devstack.dataverse_emulator", "--port", "0", "--token", token,
-            "--latency-ms", str(self.options.dataverse_latency_ms), "--jitter-ms", str(self.options.dataverse_jitter_ms),
-        ])
+        process = self._spawn(
+            "dataverse",
+            [
+                sys.executable,
+                "-m",
+                "devstack.dataverse_emulator",
+                "--port",
+                "0",
+                "--token",
+                token,
+                "--latency-ms",
+                str(self.options.dataverse_latency_ms),
+                "--jitter-ms",
+                str(self.options.dataverse_jitter_ms),
+            ],
+        )
         port = self._announced_port("dataverse", process)
         self.urls["dataverse"] = f"http://127.0.0.1:{port}"
-        self.env.update({"DATAVERSE_URL": self.urls["dataverse"], "DATAVERSE_AUTH": "static_token", "DATAVERSE_TOKEN": token})
+        self.env.update(
+            {"DATAVERSE_URL": self.urls["dataverse"], "DATAVERSE_AUTH": "static_token", "DATAVERSE_TOKEN": token}
+        )
 
     def _configure(self) -> None:
         host_port = self.options.host_port or free_port()
         self.urls["host"] = f"http://127.0.0.1:{host_port}"
-        self.env.update({
-            "SQUARE_ACCESS_TOKEN": secrets.token_urlsafe(24),
-            "SQUARE_WEBHOOK_SIGNATURE_KEY": secrets.token_urlsafe(16),
-            "SQUARE_WEBHOOK_URL": f"{self.urls['host']}/api/square/webhooks",
-            "QUEUE_BACKEND": "storagequeue",
-            "SQUARE_EVENTS_QUEUE": "square-events",
-            "RECONCILE_SCHEDULE": "0 0 3 * * *",
-            "LOCAL_QUEUE_LOCK_SECONDS": "10",
-            "RETRY_BASE_SECONDS": "1",
-            "RETRY_MAX_SECONDS": "5",
-            "DATAVERSE_MAX_INLINE_WAIT_SECONDS": "5",
-            **self.options.extra_env,
-        })
+        self.env.update(
+            {
+                "SQUARE_ACCESS_TOKEN": secrets.token_urlsafe(24),
+                "SQUARE_WEBHOOK_SIGNATURE_KEY": secrets.token_urlsafe(16),
+                "SQUARE_WEBHOOK_URL": f"{self.urls['host']}/api/square/webhooks",
+                "QUEUE_BACKEND": "storagequeue",
+                "SQUARE_EVENTS_QUEUE": "square-events",
+                "RECONCILE_SCHEDULE": "0 0 3 * * *",
+                "LOCAL_QUEUE_LOCK_SECONDS": "10",
+                "RETRY_BASE_SECONDS": "1",
+                "RETRY_MAX_SECONDS": "5",
+                "DATAVERSE_MAX_INLINE_WAIT_SECONDS": "5",
+                **self.options.extra_env,
+            }
+        )
 
     def _start_square(self) -> None:
-        process = self._spawn("square", [
-            sys.executable, "-m", "devstack.square_emulator", "--port", "0",
-            "--token", self.env["SQUARE_ACCESS_TOKEN"], "--signature-key", self.env["SQUARE_WEBHOOK_SIGNATURE_KEY"],
-            "--notification-url", self.env["SQUARE_WEBHOOK_URL"],
-        ])
+        process = self._spawn(
+            "square",
+            [
+                sys.executable,
+                "-m",
+                "devstack.square_emulator",
+                "--port",
+                "0",
+                "--token",
+                self.env["SQUARE_ACCESS_TOKEN"],
+                "--signature-key",
+                self.env["SQUARE_WEBHOOK_SIGNATURE_KEY"],
+                "--notification-url",
+                self.env["SQUARE_WEBHOOK_URL"],
+            ],
+        )
         port = self._announced_port("square", process)
         self.urls["square"] = f"http://127.0.0.1:{port}"
         self.env["SQUARE_BASE_URL"] = self.urls["square"]
 
     def start_host(self) -> None:
         port = int(self.urls["host"].rsplit(":", 1)[1])
-        process = self._spawn("host", [sys.executable, "-m", "devstack.host", "--port", str(port), "--log-level", "WARNING"], self.env)
+        process = self._spawn(
+            "host", [sys.executable, "-m", "devstack.host", "--port", str(port), "--log-level", "WARNING"], self.env
+        )
         self._announced_port("host", process, timeout=60)
 
     def stop_host(self, kill: bool = False) -> None:

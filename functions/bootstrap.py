@@ -5,10 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-
 from typing import TYPE_CHECKING
 
-from shared.config import IngressSettings, QueueSettings, Settings, StorageSettings, load_ingress_settings, load_settings
+from shared.config import (
+    IngressSettings,
+    QueueSettings,
+    Settings,
+    StorageSettings,
+    load_ingress_settings,
+    load_settings,
+)
 from shared.errors import ConfigurationError
 from shared.telemetry import LogMetrics, SystemClock
 
@@ -27,7 +33,9 @@ def _build_queue(queue: QueueSettings, storage: StorageSettings | None) -> Queue
         from shared.adapters.storage_queue import storage_queue
 
         if storage is None or not storage.connection_string:
-            raise ConfigurationError(["AzureWebJobsStorage: a connection string is needed for QUEUE_BACKEND=storagequeue"])
+            raise ConfigurationError(
+                ["AzureWebJobsStorage: a connection string is needed for QUEUE_BACKEND=storagequeue"]
+            )
         return storage_queue(storage.connection_string, queue.events_queue)
     from shared.adapters.servicebus_queue import ServiceBusQueue, servicebus_sender_factory
 
@@ -104,7 +112,12 @@ async def reconcile() -> ReconcileReport:
     lag = timedelta(seconds=float(os.environ.get("RECONCILE_LAG_SECONDS", "300")))
     lookback = timedelta(hours=float(os.environ.get("RECONCILE_FIRST_LOOKBACK_HOURS", "24")))
     return await reconcile_customers(
-        square=ctx.square, state=ctx.state, queue=backend.worker.retry_queue, now=CLOCK.now(), lag=lag, first_lookback=lookback
+        square=ctx.square,
+        state=ctx.state,
+        queue=backend.worker.retry_queue,
+        now=CLOCK.now(),
+        lag=lag,
+        first_lookback=lookback,
     )
 
 

@@ -8,7 +8,7 @@ import azure.functions as func
 
 from functions import bootstrap
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger("tillbridge.timers")
 
 

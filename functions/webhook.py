@@ -9,7 +9,7 @@ import azure.functions as func
 from functions import bootstrap
 from shared.signature import SIGNATURE_HEADER
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
 @bp.function_name("square_webhook")

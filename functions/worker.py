@@ -6,7 +6,7 @@ import azure.functions as func
 
 from functions import bootstrap
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
 @bp.function_name("process_event")

@@ -162,9 +162,7 @@ def _queue(r: _Reader) -> QueueSettings:
     connection = r.raw("SERVICEBUS_CONNECTION") or ""
     namespace = r.raw("SERVICEBUS_CONNECTION__fullyQualifiedNamespace") or ""
     if backend == "servicebus" and not (connection or namespace):
-        r.problems.append(
-            "SERVICEBUS_CONNECTION: missing (or set SERVICEBUS_CONNECTION__fullyQualifiedNamespace)"
-        )
+        r.problems.append("SERVICEBUS_CONNECTION: missing (or set SERVICEBUS_CONNECTION__fullyQualifiedNamespace)")
     return QueueSettings(
         backend=backend,
         events_queue=r.optional("SQUARE_EVENTS_QUEUE", "square-events"),

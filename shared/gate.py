@@ -6,32 +6,35 @@ committed (or is the very version a crashed attempt claimed). A tombstone wins a
 
 from __future__ import annotations
 
-from datetime import datetime
-from enum import Enum
+import re
+from datetime import datetime, timezone
+from enum import StrEnum
 
 from shared.ports import LedgerRow
 
+_FRACTION = re.compile(r"^([^.]+?)(?:\.(\d+))?([+-]\d\d:?\d\d)?$")
 
-class Decision(str, Enum):
+
+class Decision(StrEnum):
     APPLY = "apply"
     STALE = "stale"
     DUPLICATE = "duplicate"
 
 
 def parse_time(text: str | None) -> datetime | None:
-    """RFC 3339 with any fraction precision (Square sends up to nanoseconds)."""
+    """RFC 3339 with any fraction precision (Square sends up to nanoseconds); naive times count as UTC."""
     if not text:
         return None
-    cleaned = text.strip().replace("Z", "+00:00")
-    head, sep, rest = cleaned.partition(".")
-    if sep:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits):]
-        cleaned = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    match = _FRACTION.match(text.strip().replace("Z", "+00:00"))
+    if match is None:
+        return None
+    head, digits, zone = match.group(1), match.group(2), match.group(3) or ""
+    cleaned = f"{head}.{digits[:6].ljust(6, '0')}{zone}" if digits else f"{head}{zone}"
     try:
-        return datetime.fromisoformat(cleaned)
+        moment = datetime.fromisoformat(cleaned)
     except ValueError:
         return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _compare(version: int | None, updated_at: str | None, row_version: int | None, row_updated: str | None) -> int:

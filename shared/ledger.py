@@ -6,38 +6,37 @@ and a crashed attempt leaves a claim that its own retry may re-apply (the upsert
 
 from __future__ import annotations
 
-from shared.ports import LedgerRow, StateStore
+from dataclasses import dataclass
+
 from shared.models import SyncCommand
+from shared.ports import LedgerRow, StateStore
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Where an object stands in Square's history: its version, or updated_at where it has none."""
+
+    version: int | None
+    updated_at: str | None
 
 
 async def claim(
-    state: StateStore,
-    ledger: LedgerRow | None,
-    kind: str,
-    square_id: str,
-    command: SyncCommand,
-    version: int | None,
-    updated_at: str | None,
+    state: StateStore, *, ledger: LedgerRow | None, kind: str, square_id: str, command: SyncCommand, stamp: Stamp
 ) -> LedgerRow:
     row = ledger if ledger is not None else LedgerRow(kind=kind, square_id=square_id)
-    row.pending_version = version
-    row.pending_updated_at = updated_at
+    row.pending_version = stamp.version
+    row.pending_updated_at = stamp.updated_at
     row.pending_event_id = command.event_id
     return await state.save_ledger(row)
 
 
 async def commit(
-    state: StateStore,
-    row: LedgerRow,
-    command: SyncCommand,
-    version: int | None,
-    updated_at: str | None,
-    content_hash: str | None,
+    state: StateStore, *, row: LedgerRow, command: SyncCommand, stamp: Stamp, content_hash: str | None
 ) -> LedgerRow:
-    if version is not None:
-        row.version = version if row.version is None else max(row.version, version)
-    if updated_at is not None:
-        row.updated_at = updated_at
+    if stamp.version is not None:
+        row.version = stamp.version if row.version is None else max(row.version, stamp.version)
+    if stamp.updated_at is not None:
+        row.updated_at = stamp.updated_at
     row.content_hash = content_hash
     row.last_event_id = command.event_id
     row.pending_version = row.pending_updated_at = row.pending_event_id = None

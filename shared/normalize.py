@@ -48,4 +48,4 @@ def fingerprint(value: str) -> str:
 def _reason(error: EmailNotValidError) -> str:
     # The library's messages quote the address in some cases; keep only the generic part.
     text = str(error)
-    return text.split(":")[0] if ":" in text else text.split(".")[0]
+    return text.split(":", maxsplit=1)[0] if ":" in text else text.split(".", maxsplit=1)[0]

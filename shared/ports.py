@@ -102,9 +102,7 @@ class DataverseApi(Protocol):
         self, entity_set: str, entity_id: str, payload: Mapping[str, Any], *, must_exist: bool = True
     ) -> None: ...
 
-    async def update_by_key(
-        self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]
-    ) -> str | None:
+    async def update_by_key(self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]) -> str | None:
         """Update only (If-Match: *): the row's id, or None when no row has that key."""
         ...
 

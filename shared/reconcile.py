@@ -40,7 +40,11 @@ def reconcile_command(customer: dict[str, object], now: datetime) -> SyncCommand
         entity_kind="customer",
         entity_id=customer_id,
         received_at=now.isoformat(),
-        event={"type": "customer.updated", "event_id": event_id, "data": {"type": "customer", "id": customer_id, "object": {"customer": customer}}},
+        event={
+            "type": "customer.updated",
+            "event_id": event_id,
+            "data": {"type": "customer", "id": customer_id, "object": {"customer": customer}},
+        },
     )
 
 

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from datetime import datetime, timezone
+from collections import defaultdict
+from datetime import UTC, datetime
 
 log = logging.getLogger("tillbridge.metrics")
 
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class LogMetrics:
     """Counts in memory and logs each increment as a structured record (ids and names only, no PII)."""
 
     def __init__(self) -> None:
-        self.counters: Counter[str] = Counter()
+        self.counters: defaultdict[str, float] = defaultdict(float)
 
     def increment(self, name: str, value: float = 1.0, **dimensions: str) -> None:
         label = ",".join(f"{k}={v}" for k, v in sorted(dimensions.items()))

@@ -33,7 +33,7 @@ class RetryPolicy:
         """Exponential backoff with jitter, never sooner than the server's Retry-After."""
         backoff = min(self.max_seconds, self.base_seconds * (2 ** (attempt - 1)))
         jittered = backoff * (0.5 + random.random() / 2)
-        return max(jittered, retry_after or 0.0)
+        return float(max(jittered, retry_after or 0.0))
 
 
 @dataclass
@@ -49,7 +49,9 @@ class Worker:
             return None
         flow, handler = HANDLERS.get(command.entity_kind, ("unknown", None))
         if handler is None:
-            await self._fail(command, flow, TerminalError(f"no flow handles {command.entity_kind!r}", reason_code="unroutable"))
+            await self._fail(
+                command, flow, TerminalError(f"no flow handles {command.entity_kind!r}", reason_code="unroutable")
+            )
             return None
         try:
             outcome = await handler(command, self.ctx)
@@ -71,9 +73,14 @@ class Worker:
             record_id = f"malformed-{abs(hash(body)) % 10**12}"
             await self.ctx.state.record_failure(
                 FailureRecord(
-                    flow="queue", record_id=record_id, reason_code="malformed_message",
+                    flow="queue",
+                    record_id=record_id,
+                    reason_code="malformed_message",
                     message=f"the queue message is not a SyncCommand ({type(error).__name__})",
-                    event_id="", event_type="", first_seen=now, last_seen=now,
+                    event_id="",
+                    event_type="",
+                    first_seen=now,
+                    last_seen=now,
                 )
             )
             return None
@@ -91,7 +98,10 @@ class Worker:
         self.ctx.metrics.increment("retries_scheduled", flow=flow, reason=type(error).__name__)
         log.warning(
             "event %s attempt %d failed (%s); retry in %.1fs",
-            command.event_id, command.attempt, type(error).__name__, delay,
+            command.event_id,
+            command.attempt,
+            type(error).__name__,
+            delay,
             extra={"correlation_id": command.event_id},
         )
         await self.retry_queue.send(replace(outbound(copy), delay_seconds=delay))
@@ -104,9 +114,16 @@ class Worker:
         candidates = error.candidates if isinstance(error, NeedsReviewError) else ()
         await self.ctx.state.record_failure(
             FailureRecord(
-                flow=flow, record_id=command.entity_id, reason_code=error.reason_code, message=str(error),
-                event_id=command.event_id, event_type=command.event_type, field=field,
-                candidates=candidates, first_seen=now, last_seen=now,
+                flow=flow,
+                record_id=command.entity_id,
+                reason_code=error.reason_code,
+                message=str(error),
+                event_id=command.event_id,
+                event_type=command.event_type,
+                field=field,
+                candidates=candidates,
+                first_seen=now,
+                last_seen=now,
             )
         )
         await self._flag_ledger(command)

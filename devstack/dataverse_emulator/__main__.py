@@ -21,10 +21,15 @@ def main() -> None:
     parser.add_argument("--max-concurrency", type=int, default=52)
     args = parser.parse_args()
     limits = Limits(
-        requests_per_window=args.requests_per_window, window_seconds=args.window_seconds,
-        max_concurrency=args.max_concurrency, latency_ms=args.latency_ms, jitter_ms=args.jitter_ms,
+        requests_per_window=args.requests_per_window,
+        window_seconds=args.window_seconds,
+        max_concurrency=args.max_concurrency,
+        latency_ms=args.latency_ms,
+        jitter_ms=args.jitter_ms,
     )
-    serve_forever(create_app(Emulator(token=args.token, prefix=args.prefix, limits=limits)), "127.0.0.1", args.port, "dataverse")
+    serve_forever(
+        create_app(Emulator(token=args.token, prefix=args.prefix, limits=limits)), "127.0.0.1", args.port, "dataverse"
+    )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from devstack.dataverse_emulator.server import API, _SEGMENT, Emulator, Fault, Handlers, Limits, _error, _parse_key
+from devstack.dataverse_emulator.server import _SEGMENT, API, Emulator, Fault, Handlers, Limits, _error, _parse_key
 from devstack.dataverse_emulator.store import DataverseFault
 
 EMULATOR_KEY = web.AppKey("emulator", Emulator)
@@ -25,13 +25,16 @@ def _throttle(em: Emulator) -> DataverseFault | None:
         window.popleft()
     if em._in_flight >= em.limits.max_concurrency:
         return DataverseFault(
-            429, "0x80072326", f"Number of concurrent requests exceeded the limit of {em.limits.max_concurrency}.",
+            429,
+            "0x80072326",
+            f"Number of concurrent requests exceeded the limit of {em.limits.max_concurrency}.",
             {"Retry-After": str(int(em.limits.retry_after_seconds) or 1)},
         )
     if len(window) >= em.limits.requests_per_window:
         wait = max(em.limits.retry_after_seconds, window[0] + em.limits.window_seconds - now)
         return DataverseFault(
-            429, "0x80072322",
+            429,
+            "0x80072322",
             f"Number of requests exceeded the limit of {em.limits.requests_per_window} over time window of "
             f"{int(em.limits.window_seconds)} seconds.",
             {"Retry-After": str(max(1, round(wait)))},
@@ -52,8 +55,11 @@ async def _route(handlers: Handlers, request: web.Request, tail: str) -> web.Res
     em = handlers.em
     if tail == "WhoAmI" and request.method == "GET":
         return web.json_response(
-            {"BusinessUnitId": "00000000-0000-0000-0000-0000000000b1", "UserId": "00000000-0000-0000-0000-0000000000a1",
-             "OrganizationId": "00000000-0000-0000-0000-0000000000c1"},
+            {
+                "BusinessUnitId": "00000000-0000-0000-0000-0000000000b1",
+                "UserId": "00000000-0000-0000-0000-0000000000a1",
+                "OrganizationId": "00000000-0000-0000-0000-0000000000c1",
+            },
             headers={"x-ms-dop-hint": str(em.limits.dop_hint)},
         )
     if tail == "Merge" and request.method == "POST":
@@ -84,7 +90,9 @@ async def api(request: web.Request) -> web.StreamResponse:
     em.stats[f"{request.method} {_kind(request.match_info['tail'])}"] += 1
     if request.headers.get("Authorization") != f"Bearer {em.token}":
         em.stats["status 401"] += 1
-        return _error(DataverseFault(401, "0x80072560", "The user is not authenticated (bearer token missing or invalid)."))
+        return _error(
+            DataverseFault(401, "0x80072560", "The user is not authenticated (bearer token missing or invalid).")
+        )
     throttled = _throttle(em)
     if throttled is not None:
         em.stats["status 429"] += 1
@@ -132,12 +140,16 @@ def _parse_guidish(text: str) -> bool:
 
 # ---- control API (no auth: loopback test instrumentation) ----
 
+
 async def control_rows(request: web.Request) -> web.Response:
     em = request.app[EMULATOR_KEY]
     table = em.store.table(request.match_info["set"])
     if request.method == "POST":
         rows = await request.json()
-        created = [em.store.create(table, row, "2020-01-01T00:00:00Z", row.pop(table.definition.id_column, None)) for row in rows]
+        created = [
+            em.store.create(table, row, "2020-01-01T00:00:00Z", row.pop(table.definition.id_column, None))
+            for row in rows
+        ]
         return web.json_response(created)
     return web.json_response(list(table.rows.values()))
 

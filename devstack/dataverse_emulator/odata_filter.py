@@ -46,7 +46,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             break
         match = _TOKEN.match(text, position)
         if match is None:
-            raise FilterError(f"unexpected text at {position}: {text[position:position + 20]!r}")
+            raise FilterError(f"unexpected text at {position}: {text[position : position + 20]!r}")
         kind = match.lastgroup or ""
         found.append((kind, match.group(kind)))
         position = match.end()
@@ -69,7 +69,7 @@ class _Parser:
         return token
 
     def expect(self, value: str) -> None:
-        kind, text = self.take()
+        _kind, text = self.take()
         if text != value:
             raise FilterError(f"expected {value!r}, found {text!r}")
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import random
 import re
-import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -71,7 +67,7 @@ class Emulator:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error(fault: DataverseFault) -> web.Response:
@@ -115,7 +111,8 @@ class Handlers:
         if isinstance(key, str):
             return DataverseFault(404, "0x80040217", f"{table.definition.logical_name} With Id = {key} Does Not Exist")
         return DataverseFault(
-            404, "0x80060891",
+            404,
+            "0x80060891",
             f"A record with the specified key values does not exist in {table.definition.logical_name} entity",
         )
 
@@ -127,7 +124,11 @@ class Handlers:
             if name.endswith("@odata.bind"):
                 navigation = name[: -len("@odata.bind")]
                 if navigation not in table.definition.lookups:
-                    raise DataverseFault(400, "0x80060888", f"An undeclared property '{navigation}' which only has property annotations in the payload.")
+                    raise DataverseFault(
+                        400,
+                        "0x80060888",
+                        f"An undeclared property '{navigation}' which only has property annotations in the payload.",
+                    )
                 values[f"_{navigation}_value"] = self._resolve_bind(value) if value else None
             else:
                 values[name] = value
@@ -145,11 +146,11 @@ class Handlers:
         return str(row[target.definition.id_column])
 
     def _entity_id_header(self, request: web.Request, table: Table, row: dict[str, Any]) -> dict[str, str]:
-        return {"OData-EntityId": f"{self.base(request)}{table.definition.entity_set}({row[table.definition.id_column]})"}
+        return {
+            "OData-EntityId": f"{self.base(request)}{table.definition.entity_set}({row[table.definition.id_column]})"
+        }
 
-    def _write_response(
-        self, request: web.Request, table: Table, row: dict[str, Any], created: bool
-    ) -> web.Response:
+    def _write_response(self, request: web.Request, table: Table, row: dict[str, Any], created: bool) -> web.Response:
         if "return=representation" in request.headers.get("Prefer", ""):
             select = request.query.get("$select")
             body = _representation(table, row, select.split(",") if select else None)
@@ -166,7 +167,9 @@ class Handlers:
         if row is not None and if_none == "*":
             raise DataverseFault(412, "0x80040237", "A record with matching key values already exists.")
         if row is not None and if_match and if_match != "*" and if_match != f'W/"{row["versionnumber"]}"':
-            raise DataverseFault(412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided.")
+            raise DataverseFault(
+                412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided."
+            )
         if row is None:
             seed = {} if isinstance(key, str) else dict(key)
             row = self.em.store.create(table, {**values, **seed}, _now(), key if isinstance(key, str) else None)
@@ -191,7 +194,9 @@ class Handlers:
             raise self._not_found(table, key)
         select = request.query.get("$select")
         body = _representation(table, row, select.split(",") if select else None)
-        return web.json_response({"@odata.context": f"{self.base(request)}$metadata#{table.definition.entity_set}/$entity", **body})
+        return web.json_response(
+            {"@odata.context": f"{self.base(request)}$metadata#{table.definition.entity_set}/$entity", **body}
+        )
 
     async def get_collection(self, request: web.Request, table: Table) -> web.Response:
         rows = list(table.rows.values())
@@ -224,7 +229,9 @@ class Handlers:
         body = await request.json()
         parts = [body.get(name) or {} for name in ("Target", "Subordinate", "UpdateContent")]
         if any("@odata.type" not in part for part in parts):
-            raise DataverseFault(400, "0x80040203", "The @odata.type annotation is required on Target, Subordinate and UpdateContent.")
+            raise DataverseFault(
+                400, "0x80040203", "The @odata.type annotation is required on Target, Subordinate and UpdateContent."
+            )
         logical = str(parts[0]["@odata.type"]).rsplit(".", 1)[-1]
         table = self.em.store.by_logical.get(logical)
         if table is None:
@@ -239,8 +246,10 @@ class Handlers:
         content = {k: v for k, v in parts[2].items() if not k.startswith("@odata")}
         self.em.store.update(table, target, content, _now())
         self.em.store.update(
-            table, subordinate,
-            {"statecode": 1, "statuscode": 2, "merged": True, "_masterid_value": target[id_column]}, _now(),
+            table,
+            subordinate,
+            {"statecode": 1, "statuscode": 2, "merged": True, "_masterid_value": target[id_column]},
+            _now(),
         )
         self.em.writes_applied += 1
         return web.Response(status=204)

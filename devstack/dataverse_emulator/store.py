@@ -34,15 +34,35 @@ SYSTEM_COLUMNS = {"statecode": None, "statuscode": None, "createdon": None, "mod
 
 def contact_table(prefix: str) -> TableDef:
     columns: dict[str, int | None] = {
-        "firstname": 50, "lastname": 50, "middlename": 50, "nickname": 100, "fullname": 160,
-        "emailaddress1": 100, "emailaddress2": 100, "mobilephone": 50, "telephone1": 50,
-        "address1_line1": 250, "address1_line2": 250, "address1_line3": 250, "address1_city": 80,
-        "address1_stateorprovince": 50, "address1_postalcode": 20, "address1_country": 80,
-        "birthdate": None, "description": 2000, "donotbulkemail": None, "merged": None, "_masterid_value": None,
-        f"{prefix}_squarecustomerid": 100, f"{prefix}_squarereferenceid": 100, f"{prefix}_squarecompanyname": 500,
+        "firstname": 50,
+        "lastname": 50,
+        "middlename": 50,
+        "nickname": 100,
+        "fullname": 160,
+        "emailaddress1": 100,
+        "emailaddress2": 100,
+        "mobilephone": 50,
+        "telephone1": 50,
+        "address1_line1": 250,
+        "address1_line2": 250,
+        "address1_line3": 250,
+        "address1_city": 80,
+        "address1_stateorprovince": 50,
+        "address1_postalcode": 20,
+        "address1_country": 80,
+        "birthdate": None,
+        "description": 2000,
+        "donotbulkemail": None,
+        "merged": None,
+        "_masterid_value": None,
+        f"{prefix}_squarecustomerid": 100,
+        f"{prefix}_squarereferenceid": 100,
+        f"{prefix}_squarecompanyname": 500,
     }
     return TableDef(
-        "contact", "contacts", {**columns, **SYSTEM_COLUMNS},
+        "contact",
+        "contacts",
+        {**columns, **SYSTEM_COLUMNS},
         keys={f"{prefix}_contact_squarecustomerid_key": (f"{prefix}_squarecustomerid",)},
     )
 
@@ -56,7 +76,9 @@ class Table:
         columns = tuple(sorted(key))
         if not any(tuple(sorted(cols)) == columns for cols in self.definition.keys.values()):
             raise DataverseFault(
-                400, "0x80060888", f"The key in the request URI is not valid for resource '{self.definition.logical_name}'."
+                400,
+                "0x80060888",
+                f"The key in the request URI is not valid for resource '{self.definition.logical_name}'.",
             )
         for row in self.rows.values():
             if all(_same(row.get(c), v) for c, v in key.items()):
@@ -67,14 +89,16 @@ class Table:
         for column, value in values.items():
             if column not in self.definition.columns:
                 raise DataverseFault(
-                    400, "0x80060888",
+                    400,
+                    "0x80060888",
                     f"An undeclared property '{column}' which only has property annotations in the payload "
                     "but no property value was found in the payload.",
                 )
             limit = self.definition.columns[column]
             if limit is not None and isinstance(value, str) and len(value) > limit:
                 raise DataverseFault(
-                    400, "0x80044331",
+                    400,
+                    "0x80044331",
                     f"A validation error occurred. The length of the '{column}' attribute of the "
                     f"'{self.definition.logical_name}' entity exceeded the maximum allowed length of '{limit}'.",
                 )
@@ -87,7 +111,8 @@ class Table:
             for other_id, other in self.rows.items():
                 if other_id != row_id and all(_same(other.get(c), v) for c, v in wanted.items()):
                     raise DataverseFault(
-                        412, "0x80060892",
+                        412,
+                        "0x80060892",
                         f"Entity Key {name} violated. A record with the same value for "
                         f"{', '.join(columns)} already exists. A duplicate record cannot be created.",
                     )

@@ -43,7 +43,9 @@ def http_routes(functions: list[Any]) -> list[HttpRoute]:
         methods = frozenset(str(getattr(m, "value", m)).upper() for m in (trigger.methods or [])) or frozenset(
             {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
         )
-        routes.append(HttpRoute(function, compile_route(trigger.route or function.get_function_name()), methods, trigger.name))
+        routes.append(
+            HttpRoute(function, compile_route(trigger.route or function.get_function_name()), methods, trigger.name)
+        )
     return routes
 
 
@@ -53,8 +55,11 @@ def _to_aiohttp(response: Any) -> web.Response:
     headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
     content_type = response.mimetype or "text/plain"
     return web.Response(
-        status=response.status_code, body=response.get_body(), headers=headers,
-        content_type=content_type, charset=response.charset if content_type.startswith(("text/", "application/json")) else None,
+        status=response.status_code,
+        body=response.get_body(),
+        headers=headers,
+        content_type=content_type,
+        charset=response.charset if content_type.startswith(("text/", "application/json")) else None,
     )
 
 
@@ -66,11 +71,17 @@ def make_handler(routes: list[HttpRoute], invoke: Invoke) -> Callable[[web.Reque
             if match is None:
                 continue
             if request.method not in route.methods:
-                return web.json_response({"error": {"code": "method_not_allowed", "message": request.method}}, status=405)
+                return web.json_response(
+                    {"error": {"code": "method_not_allowed", "message": request.method}}, status=405
+                )
             body = await request.read()
             http_request = func.HttpRequest(
-                request.method, str(request.url), headers=dict(request.headers),
-                params=dict(request.query), route_params=match.groupdict(), body=body,
+                request.method,
+                str(request.url),
+                headers=dict(request.headers),
+                params=dict(request.query),
+                route_params=match.groupdict(),
+                body=body,
             )
             try:
                 response = await invoke(route.function, {route.trigger_arg: http_request})

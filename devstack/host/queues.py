@@ -5,10 +5,11 @@ sessions ≈ one message at a time per session id, scheduled enqueue ≈ initial
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
@@ -40,7 +41,7 @@ class QueueOptions:
 
 def to_function_message(message: QueueMessage, dead_lettered: bool) -> ServiceBusMessage:
     envelope = decode_envelope(str(message.content))
-    inserted = message.inserted_on.astimezone(timezone.utc) if message.inserted_on else None
+    inserted = message.inserted_on.astimezone(UTC) if message.inserted_on else None
     return ServiceBusMessage(
         body=envelope.body.encode("utf-8"),
         message_id=envelope.message_id,
@@ -57,7 +58,9 @@ def to_function_message(message: QueueMessage, dead_lettered: bool) -> ServiceBu
 
 
 class QueuePoller:
-    def __init__(self, function: Any, connection_string: str, queue_path: str, options: QueueOptions, invoke: Invoke) -> None:
+    def __init__(
+        self, function: Any, connection_string: str, queue_path: str, options: QueueOptions, invoke: Invoke
+    ) -> None:
         self.function = function
         self.name, self.dead_letter = storage_queue_name(queue_path)
         self.options = options
@@ -65,7 +68,9 @@ class QueuePoller:
         self.arg_name = function.get_trigger().name
         self.sessions = str(getattr(function.get_trigger(), "is_sessions_enabled", "")).lower() == "true"
         self.client = QueueClient.from_connection_string(connection_string, self.name)
-        self.poison = None if self.dead_letter else QueueClient.from_connection_string(connection_string, self.name + "-poison")
+        self.poison = (
+            None if self.dead_letter else QueueClient.from_connection_string(connection_string, self.name + "-poison")
+        )
         self._slots = asyncio.Semaphore(options.max_concurrent_calls)
         self._session_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -75,14 +80,13 @@ class QueuePoller:
         for client in (self.client, self.poison):
             if client is None:
                 continue
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 await asyncio.to_thread(client.create_queue)
-            except ResourceExistsError:
-                pass
 
     def _receive(self) -> list[QueueMessage]:
         pages = self.client.receive_messages(
-            messages_per_page=self.options.batch_size, visibility_timeout=self.options.lock_seconds,
+            messages_per_page=self.options.batch_size,
+            visibility_timeout=self.options.lock_seconds,
             max_messages=self.options.batch_size,
         )
         return list(pages)
@@ -139,9 +143,9 @@ class QueuePoller:
             await self.invoke(self.function, {self.arg_name: function_message})
         except Exception:
             log.exception("function %s failed; message will be redelivered", self.function.get_function_name())
-            try:  # abandon: visible again soon (Service Bus redelivers at once; a short pause avoids a hot loop)
+            # Abandon: visible again soon (Service Bus redelivers at once; a short pause avoids a hot loop).
+            # If this fails too, the lock (visibility timeout) expires on its own.
+            with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.client.update_message, message, visibility_timeout=1)
-            except Exception:
-                pass  # the lock (visibility timeout) expires on its own
             return
         await asyncio.to_thread(self.client.delete_message, message)

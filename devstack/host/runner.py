@@ -43,8 +43,10 @@ def queue_options(project_dir: Path) -> QueueOptions:
     return QueueOptions(
         lock_seconds=int(os.environ.get("LOCAL_QUEUE_LOCK_SECONDS", "30")),
         max_delivery_count=int(os.environ.get("LOCAL_QUEUE_MAX_DELIVERY_COUNT", "10")),
-        max_concurrent_calls=int(service_bus.get("maxConcurrentSessions", 8)) * int(service_bus.get("maxConcurrentCallsPerSession", 1))
-        if service_bus.get("maxConcurrentSessions") else int(service_bus.get("maxConcurrentCalls", 16)),
+        max_concurrent_calls=int(service_bus.get("maxConcurrentSessions", 8))
+        * int(service_bus.get("maxConcurrentCallsPerSession", 1))
+        if service_bus.get("maxConcurrentSessions")
+        else int(service_bus.get("maxConcurrentCalls", 16)),
     )
 
 
@@ -84,11 +86,13 @@ class LocalHost:
                 log.warning("trigger %s of %s is not supported locally", trigger.type, function.get_function_name())
 
     async def _status(self, request: web.Request) -> web.Response:
-        return web.json_response({
-            "state": "Running",
-            "queues": [p.name for p in self.pollers],
-            "timers": {t.function.get_function_name(): t.runs for t in self.timers},
-        })
+        return web.json_response(
+            {
+                "state": "Running",
+                "queues": [p.name for p in self.pollers],
+                "timers": {t.function.get_function_name(): t.runs for t in self.timers},
+            }
+        )
 
     async def stop(self, drain_seconds: float = 10.0) -> None:
         for timer in self.timers:

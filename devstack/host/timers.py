@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.functions.timer import TimerRequest
@@ -37,11 +37,11 @@ class TimerRunner:
         if self.run_on_startup:
             await self._fire(past_due=False)
         while not self.stopping:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             due = next_fire(self.schedule, now)
-            await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
+            await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
             if not self.stopping:
-                late = (datetime.now(timezone.utc) - due).total_seconds() > 60
+                late = (datetime.now(UTC) - due).total_seconds() > 60
                 await self._fire(past_due=late)
 
     async def _fire(self, past_due: bool) -> None:

@@ -71,7 +71,9 @@ async def update_customer(request: web.Request) -> web.Response:
     if version is not None and version != customer["version"]:
         return square_error(400, "INVALID_REQUEST_ERROR", "VERSION_MISMATCH", "Version mismatch.", "version")
     if body.get("email_address") and not _valid_email(body["email_address"]):
-        return square_error(400, "INVALID_REQUEST_ERROR", "INVALID_EMAIL_ADDRESS", "Invalid email address.", "email_address")
+        return square_error(
+            400, "INVALID_REQUEST_ERROR", "INVALID_EMAIL_ADDRESS", "Invalid email address.", "email_address"
+        )
     updated, events = book.update(customer_id, body)
     request.app[DELIVERER].enqueue(events)
     return ok({"customer": updated})
@@ -89,7 +91,9 @@ async def delete_customer(request: web.Request) -> web.Response:
 async def create_customer(request: web.Request) -> web.Response:
     body = await request.json()
     if body.get("email_address") and not _valid_email(body["email_address"]):
-        return square_error(400, "INVALID_REQUEST_ERROR", "INVALID_EMAIL_ADDRESS", "Invalid email address.", "email_address")
+        return square_error(
+            400, "INVALID_REQUEST_ERROR", "INVALID_EMAIL_ADDRESS", "Invalid email address.", "email_address"
+        )
     customer, events = request.app[BOOK].create(body, source="THIRD_PARTY")
     request.app[DELIVERER].enqueue(events)
     return ok({"customer": customer})
@@ -99,13 +103,24 @@ async def bulk_retrieve(request: web.Request) -> web.Response:
     book = request.app[BOOK]
     ids = (await request.json()).get("customer_ids", [])
     if not 1 <= len(ids) <= 100:
-        return square_error(400, "INVALID_REQUEST_ERROR", "INVALID_ARRAY_LENGTH", "customer_ids must hold 1 to 100 ids.", "customer_ids")
+        return square_error(
+            400, "INVALID_REQUEST_ERROR", "INVALID_ARRAY_LENGTH", "customer_ids must hold 1 to 100 ids.", "customer_ids"
+        )
     responses: dict[str, Any] = {}
     for customer_id in ids:
         customer = book.get(customer_id)
         responses[customer_id] = (
-            {"customer": customer} if customer else
-            {"errors": [{"category": "INVALID_REQUEST_ERROR", "code": "NOT_FOUND", "detail": f"Customer with ID `{customer_id}` not found."}]}
+            {"customer": customer}
+            if customer
+            else {
+                "errors": [
+                    {
+                        "category": "INVALID_REQUEST_ERROR",
+                        "code": "NOT_FOUND",
+                        "detail": f"Customer with ID `{customer_id}` not found.",
+                    }
+                ]
+            }
         )
     return ok({"responses": responses})
 
@@ -168,6 +183,7 @@ async def list_customers(request: web.Request) -> web.Response:
 
 
 # ---- control API: act like the Dashboard / POS, steer delivery, read state ----
+
 
 async def control_create(request: web.Request) -> web.Response:
     body = await request.json()

@@ -7,13 +7,22 @@ import random
 import string
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 MERCHANT_ID = "TILLBRIDGEEMU"
 EDITABLE = (
-    "given_name", "family_name", "nickname", "company_name", "email_address", "phone_number",
-    "birthday", "reference_id", "note", "address", "preferences",
+    "given_name",
+    "family_name",
+    "nickname",
+    "company_name",
+    "email_address",
+    "phone_number",
+    "birthday",
+    "reference_id",
+    "note",
+    "address",
+    "preferences",
 )
 
 
@@ -26,10 +35,10 @@ class Clock:
     """Strictly increasing timestamps, so updated_at orders every change."""
 
     def __init__(self) -> None:
-        self._last = datetime.now(timezone.utc)
+        self._last = datetime.now(UTC)
 
     def tick(self) -> str:
-        now = max(datetime.now(timezone.utc), self._last + timedelta(milliseconds=1))
+        now = max(datetime.now(UTC), self._last + timedelta(milliseconds=1))
         self._last = now
         return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
@@ -44,7 +53,9 @@ class CustomerBook:
     events: list[dict[str, Any]] = field(default_factory=list)
     _sequence: itertools.count[int] = field(default_factory=itertools.count)
 
-    def _event(self, event_type: str, customer: dict[str, Any], context: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _event(
+        self, event_type: str, customer: dict[str, Any], context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         shown = {k: v for k, v in customer.items() if k != "segment_ids"}
         if event_type == "customer.deleted":
             shown.pop("group_ids", None)
@@ -65,7 +76,9 @@ class CustomerBook:
         self.events.append(event)
         return event
 
-    def create(self, fields_: dict[str, Any], *, source: str = "DIRECTORY", context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def create(
+        self, fields_: dict[str, Any], *, source: str = "DIRECTORY", context: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         now = self.clock.tick()
         customer: dict[str, Any] = {"id": square_id(self.rng), "created_at": now, "updated_at": now}
         customer.update({k: v for k, v in fields_.items() if k in EDITABLE and v is not None})
@@ -114,7 +127,14 @@ class CustomerBook:
         survivor_id = square_id(self.rng)
         context = {"merge": {"from_customer_ids": list(customer_ids), "to_customer_id": survivor_id}}
         now = self.clock.tick()
-        survivor = {"id": survivor_id, "created_at": now, "updated_at": now, **merged_fields, "creation_source": "MERGE", "version": 0}
+        survivor = {
+            "id": survivor_id,
+            "created_at": now,
+            "updated_at": now,
+            **merged_fields,
+            "creation_source": "MERGE",
+            "version": 0,
+        }
         self.customers[survivor_id] = survivor
         events = [self._event("customer.created", survivor, context)]
         for cid in customer_ids:

@@ -7,7 +7,7 @@ import asyncio
 import json
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -79,7 +79,7 @@ class Deliverer:
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     def _next_batch(self) -> list[dict[str, Any]]:
@@ -110,7 +110,7 @@ class Deliverer:
             if self.config.delay_ms_max:
                 await asyncio.sleep(self._rng.random() * self.config.delay_ms_max / 1000)
             body = json.dumps(event, separators=(",", ":")).encode("utf-8")
-            first_attempt = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+            first_attempt = datetime.now(UTC).isoformat().replace("+00:00", "Z")
             await self._post_until_accepted(body, first_attempt, 0)
             self.stats.delivered += 1
             if self._rng.random() < self.config.duplicate_rate:
@@ -128,7 +128,9 @@ class Deliverer:
         assert self._client is not None
         delay = 0.25
         while True:
-            signature = sign(body, signature_key=self.config.signature_key, notification_url=self.config.notification_url)
+            signature = sign(
+                body, signature_key=self.config.signature_key, notification_url=self.config.notification_url
+            )
             headers = {
                 "Content-Type": "application/json",
                 SIGNATURE_HEADER: signature,

@@ -28,8 +28,16 @@ class StaticToken:
         return None
 
 
+class _AccessToken(Protocol):
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def expires_on(self) -> int: ...
+
+
 class _SyncCredential(Protocol):
-    def get_token(self, *scopes: str) -> object: ...
+    def get_token(self, *scopes: str) -> _AccessToken: ...
 
 
 class CredentialToken:
@@ -50,8 +58,8 @@ class CredentialToken:
         async with self._lock:
             if not self._token or time.time() >= self._expires_on - 300:
                 access = await asyncio.to_thread(self._credential.get_token, self._scope)
-                self._token = str(getattr(access, "token"))
-                self._expires_on = float(getattr(access, "expires_on"))
+                self._token = str(access.token)
+                self._expires_on = float(access.expires_on)
         return self._token
 
     def invalidate(self) -> None:

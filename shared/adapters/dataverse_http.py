@@ -30,13 +30,12 @@ _ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
 _RETRY_STATUSES = {500, 502, 503, 504}
 
 
-def _no_cookies() -> httpx.Cookies:
-    """The affinity cookie pins a client to one web server; refusing cookies spreads the load."""
-    return httpx.Cookies(http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])))
-
-
 def make_http_client(timeout_seconds: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds), cookies=_no_cookies())
+    """The affinity cookie pins a client to one web server; refusing all cookies spreads the load."""
+    client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds))
+    # httpx copies a jar given to the constructor (dropping its policy), so set the policy on its own jar.
+    client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return client
 
 
 def retry_after_seconds(value: str | None, default: float) -> float:
@@ -156,9 +155,7 @@ class DataverseClient:
     def _is_not_found(response: httpx.Response) -> bool:
         return response.status_code == 404 and error_code(response)[0] in NOT_FOUND_CODES | {""}
 
-    async def upsert_by_key(
-        self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]
-    ) -> UpsertResult:
+    async def upsert_by_key(self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]) -> UpsertResult:
         response = await self.send("PATCH", entity_set + key_segment(key), dict(payload))
         if response.status_code not in (200, 201, 204):
             raise classify(response)
@@ -172,9 +169,7 @@ class DataverseClient:
         if response.status_code not in (200, 204):
             raise classify(response)
 
-    async def update_by_key(
-        self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]
-    ) -> str | None:
+    async def update_by_key(self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]) -> str | None:
         response = await self.send("PATCH", entity_set + key_segment(key), dict(payload), {"If-Match": "*"})
         if self._is_not_found(response):
             return None
@@ -193,9 +188,7 @@ class DataverseClient:
     async def get(self, entity_set: str, entity_id: str, select: Sequence[str]) -> dict[str, Any] | None:
         return await self._get_one(f"{entity_set}({entity_id})", select)
 
-    async def get_by_key(
-        self, entity_set: str, key: Mapping[str, str], select: Sequence[str]
-    ) -> dict[str, Any] | None:
+    async def get_by_key(self, entity_set: str, key: Mapping[str, str], select: Sequence[str]) -> dict[str, Any] | None:
         return await self._get_one(entity_set + key_segment(key), select)
 
     async def query(
@@ -207,9 +200,7 @@ class DataverseClient:
             raise classify(response)
         return list(response.json().get("value", []))
 
-    async def merge(
-        self, entity: str, target_id: str, subordinate_id: str, update_content: Mapping[str, Any]
-    ) -> None:
+    async def merge(self, entity: str, target_id: str, subordinate_id: str, update_content: Mapping[str, Any]) -> None:
         odata_type = f"Microsoft.Dynamics.CRM.{entity}"
         body = {
             "Target": {"@odata.type": odata_type, f"{entity}id": target_id},

@@ -4,8 +4,9 @@ only the SDK sets MessageId, SessionId and ScheduledEnqueueTimeUtc)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from azure.servicebus import ServiceBusMessage
@@ -51,7 +52,7 @@ class ServiceBusQueue:
             return self._sender
 
     async def send(self, message: OutboundMessage) -> None:
-        sb_message = to_servicebus_message(message, datetime.now(timezone.utc))
+        sb_message = to_servicebus_message(message, datetime.now(UTC))
         try:
             sender = await self._get_sender()
             await sender.send_messages(sb_message)
@@ -62,10 +63,8 @@ class ServiceBusQueue:
     async def _discard_sender(self) -> None:
         sender, self._sender = self._sender, None
         if sender is not None:
-            try:
+            with contextlib.suppress(Exception):  # the link is already broken; the next send opens a new one
                 await sender.close()
-            except Exception:  # the link is already broken; a new one is opened on the next send
-                pass
 
 
 class _AsyncCredential:
@@ -101,7 +100,7 @@ def servicebus_sender_factory(
             from azure.identity import DefaultAzureCredential
 
             credential = _AsyncCredential(DefaultAzureCredential(managed_identity_client_id=client_id or None))
-            client = ServiceBusClient(namespace, credential)  # type: ignore[arg-type]
+            client = ServiceBusClient(namespace, credential)
         sender: SenderLike = client.get_queue_sender(queue_name)
         return sender
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -62,14 +63,12 @@ class StorageQueue:
             return
         from azure.core.exceptions import ResourceExistsError
 
-        try:
+        with contextlib.suppress(ResourceExistsError):
             await asyncio.to_thread(self._client.create_queue)
-        except ResourceExistsError:
-            pass
         self._created = True
 
     async def send(self, message: OutboundMessage) -> None:
-        delay = min(MAX_VISIBILITY_SECONDS, int(round(message.delay_seconds))) or None
+        delay = min(MAX_VISIBILITY_SECONDS, round(message.delay_seconds)) or None
         try:
             await self._ensure()
             await asyncio.to_thread(self._client.send_message, encode_envelope(message), visibility_timeout=delay)

@@ -7,6 +7,7 @@ Row keys are Square ids; Table Storage forbids / \\ # ? and control characters, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from dataclasses import fields
@@ -135,10 +136,8 @@ class TableStateStore:
     def _resolve_failure(self, flow: str, record_id: str, note: str) -> None:
         table = self._table("failures")
         entity = {"PartitionKey": flow, "RowKey": safe_key(record_id), "status": "resolved", "note": note[:MAX_TEXT]}
-        try:
+        with contextlib.suppress(ResourceNotFoundError):
             table.update_entity(entity, mode=UpdateMode.MERGE)
-        except ResourceNotFoundError:
-            pass
 
     def _list_failures(self, flow: str | None) -> list[FailureRecord]:
         table = self._table("failures")
@@ -193,5 +192,7 @@ def table_state_store(connection_string: str, endpoint: str, client_id: str, pre
     else:
         from azure.identity import DefaultAzureCredential
 
-        service = TableServiceClient(endpoint, credential=DefaultAzureCredential(managed_identity_client_id=client_id or None))
+        service = TableServiceClient(
+            endpoint, credential=DefaultAzureCredential(managed_identity_client_id=client_id or None)
+        )
     return TableStateStore(service, prefix)

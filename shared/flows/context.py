@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from shared.flows.customer_mapping import ContactColumns
 from shared.ports import Clock, DataverseApi, Metrics, SquareApi, StateStore
@@ -12,7 +12,7 @@ from shared.ports import Clock, DataverseApi, Metrics, SquareApi, StateStore
 log = logging.getLogger("tillbridge.flow")
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     WRITTEN = "written"
     UNCHANGED = "unchanged"
     STALE = "stale"

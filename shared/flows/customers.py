@@ -13,7 +13,7 @@ from shared.flows.context import FlowContext, Outcome
 from shared.flows.matching import MatchKind, choose_match, email_filter, phone_filter
 from shared.flows.merge import merge_customers
 from shared.gate import Decision, decide
-from shared.ledger import claim, commit
+from shared.ledger import Stamp, claim, commit
 from shared.models import MergeContext, SquareCustomer, SyncCommand
 
 log = logging.getLogger("tillbridge.customers")
@@ -41,8 +41,7 @@ def parse_customer(raw: dict[str, Any]) -> SquareCustomer:
         return SquareCustomer.model_validate(raw)
     except ValidationError as error:
         problems = [
-            FieldProblem(".".join(str(p) for p in issue["loc"]) or "customer", issue["msg"])
-            for issue in error.errors()
+            FieldProblem(".".join(str(p) for p in issue["loc"]) or "customer", issue["msg"]) for issue in error.errors()
         ]
         raise InvalidDataError(problems) from error
 
@@ -74,16 +73,17 @@ async def sync_customer(command: SyncCommand, ctx: FlowContext) -> Outcome:
 
 async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowContext) -> Outcome:
     ledger = await ctx.state.get_ledger(KIND, customer.id)
-    decision = decide(ledger, version=customer.version, updated_at=customer.updated_at, is_delete=False)
+    stamp = Stamp(customer.version, customer.updated_at)
+    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False)
     if decision is not Decision.APPLY:
         return Outcome.STALE if decision is Decision.STALE else Outcome.DUPLICATE
     plan = cm.map_customer(customer, columns=ctx.columns, phone_region=ctx.phone_region)
     linked = ledger is not None and ledger.dataverse_id and ledger.status == "active"
     if linked and ledger is not None and ledger.content_hash == plan.content_hash and ledger.pending_version is None:
-        await commit(ctx.state, ledger, command, customer.version, customer.updated_at, plan.content_hash)
+        await commit(ctx.state, row=ledger, command=command, stamp=stamp, content_hash=plan.content_hash)
         return Outcome.UNCHANGED
     contact_id = None if linked else await _match(customer, plan, ctx)
-    row = await claim(ctx.state, ledger, KIND, customer.id, command, customer.version, customer.updated_at)
+    row = await claim(ctx.state, ledger=ledger, kind=KIND, square_id=customer.id, command=command, stamp=stamp)
     key = {ctx.columns.square_id: customer.id}
     if contact_id is None:
         result = await ctx.dataverse.upsert_by_key(cm.CONTACTS, key, plan.payload)
@@ -91,7 +91,7 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
     else:
         await ctx.dataverse.update(cm.CONTACTS, contact_id, {**plan.payload, **key})
     row.dataverse_id = contact_id
-    await commit(ctx.state, row, command, customer.version, customer.updated_at, plan.content_hash)
+    await commit(ctx.state, row=row, command=command, stamp=stamp, content_hash=plan.content_hash)
     ctx.metrics.increment("records_written", flow=FLOW)
     return Outcome.WRITTEN
 
@@ -106,7 +106,9 @@ async def _match(customer: SquareCustomer, plan: cm.ContactPlan, ctx: FlowContex
     by_phone: list[dict[str, Any]] = []
     if not by_email and plan.phone_e164:
         by_phone = await ctx.dataverse.query(cm.CONTACTS, phone_filter(plan.phone_e164), select)
-    decision = choose_match(square_id=customer.id, key_column=ctx.columns.square_id, by_email=by_email, by_phone=by_phone)
+    decision = choose_match(
+        square_id=customer.id, key_column=ctx.columns.square_id, by_email=by_email, by_phone=by_phone
+    )
     if decision.kind is MatchKind.REVIEW:
         raise NeedsReviewError(
             f"{len(decision.candidates)} CRM contacts match this customer by {decision.matched_on}",
@@ -118,18 +120,17 @@ async def _match(customer: SquareCustomer, plan: cm.ContactPlan, ctx: FlowContex
 async def _deactivate(command: SyncCommand, raw: dict[str, Any] | None, ctx: FlowContext) -> Outcome:
     """customer.deleted: deactivate (never delete) the contact and keep the link in the ledger."""
     customer = parse_customer(raw) if raw is not None else None
-    version = customer.version if customer else None
-    updated_at = customer.updated_at if customer else None
+    stamp = Stamp(customer.version, customer.updated_at) if customer else Stamp(None, None)
     ledger = await ctx.state.get_ledger(KIND, command.entity_id)
-    decision = decide(ledger, version=version, updated_at=updated_at, is_delete=True)
+    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=True)
     if decision is not Decision.APPLY:
         return Outcome.STALE if decision is Decision.STALE else Outcome.DUPLICATE
-    row = await claim(ctx.state, ledger, KIND, command.entity_id, command, version, updated_at)
+    row = await claim(ctx.state, ledger=ledger, kind=KIND, square_id=command.entity_id, command=command, stamp=stamp)
     if row.dataverse_id:
         await ctx.dataverse.update(cm.CONTACTS, row.dataverse_id, cm.deactivation_payload())
     else:
         key = {ctx.columns.square_id: command.entity_id}
         row.dataverse_id = await ctx.dataverse.update_by_key(cm.CONTACTS, key, cm.deactivation_payload())
     row.status = "deleted"
-    await commit(ctx.state, row, command, version, updated_at, row.content_hash)
+    await commit(ctx.state, row=row, command=command, stamp=stamp, content_hash=row.content_hash)
     return Outcome.DEACTIVATED

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class MatchKind(str, Enum):
+class MatchKind(StrEnum):
     LINK = "link"
     CREATE = "create"
     REVIEW = "review"

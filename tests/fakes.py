@@ -1,0 +1,205 @@
+"""In-memory fakes of the ports (they satisfy the Protocols without inheriting) for unit tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from devstack.dataverse_emulator.odata_filter import parse_filter
+from shared.errors import ConcurrencyError, TerminalError, TransientError
+from shared.flows.context import FlowContext
+from shared.flows.customer_mapping import ContactColumns
+from shared.ports import FailureRecord, LedgerRow, OutboundMessage, UpsertResult
+from shared.telemetry import LogMetrics
+
+
+@dataclass
+class FixedClock:
+    moment: datetime = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
+
+
+@dataclass
+class FakeQueue:
+    sent: list[OutboundMessage] = field(default_factory=list)
+    fail_with: Exception | None = None
+
+    async def send(self, message: OutboundMessage) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent.append(message)
+
+
+@dataclass
+class FakeDataverse:
+    """Contacts keyed by GUID, with the alternate key unique, like the emulator and Dataverse."""
+
+    key_column: str = "tb_squarecustomerid"
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    fail_next: list[Exception] = field(default_factory=list)
+
+    def _maybe_fail(self, call: str) -> None:
+        self.calls.append(call)
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+
+    def _by_key(self, key: Mapping[str, str]) -> dict[str, Any] | None:
+        for row in self.rows.values():
+            if all(row.get(c) == v for c, v in key.items()):
+                return row
+        return None
+
+    def _check_unique(self, row_id: str, values: Mapping[str, Any]) -> None:
+        value = values.get(self.key_column)
+        if value is None:
+            return
+        for other_id, other in self.rows.items():
+            if other_id != row_id and other.get(self.key_column) == value:
+                raise TerminalError("duplicate key", reason_code="crm_rejected")
+
+    def seed(self, **values: Any) -> str:
+        row_id = str(uuid.uuid4())
+        self.rows[row_id] = {"contactid": row_id, "statecode": 0, **values}
+        return row_id
+
+    async def upsert_by_key(self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]) -> UpsertResult:
+        self._maybe_fail("upsert_by_key")
+        row = self._by_key(key)
+        if row is None:
+            row_id = self.seed(**key)
+            row = self.rows[row_id]
+        self._check_unique(row["contactid"], payload)
+        row.update(payload)
+        return UpsertResult(row["contactid"])
+
+    async def update(self, entity_set: str, entity_id: str, payload: Mapping[str, Any], *, must_exist: bool = True) -> None:
+        self._maybe_fail("update")
+        row = self.rows.get(entity_id)
+        if row is None:
+            raise TerminalError("no such row", reason_code="crm_not_found")
+        self._check_unique(entity_id, payload)
+        row.update(payload)
+
+    async def update_by_key(self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]) -> str | None:
+        self._maybe_fail("update_by_key")
+        row = self._by_key(key)
+        if row is None:
+            return None
+        row.update(payload)
+        return str(row["contactid"])
+
+    async def get_by_key(self, entity_set: str, key: Mapping[str, str], select: Sequence[str]) -> dict[str, Any] | None:
+        self._maybe_fail("get_by_key")
+        row = self._by_key(key)
+        return dict(row) if row else None
+
+    async def get(self, entity_set: str, entity_id: str, select: Sequence[str]) -> dict[str, Any] | None:
+        self._maybe_fail("get")
+        row = self.rows.get(entity_id)
+        return dict(row) if row else None
+
+    async def query(self, entity_set: str, filter_expr: str, select: Sequence[str], top: int = 50) -> list[dict[str, Any]]:
+        self._maybe_fail("query")
+        predicate = parse_filter(filter_expr)
+        return [dict(row) for row in self.rows.values() if predicate(row)][:top]
+
+    async def merge(self, entity: str, target_id: str, subordinate_id: str, update_content: Mapping[str, Any]) -> None:
+        self._maybe_fail("merge")
+        subordinate = self.rows[subordinate_id]
+        if subordinate["statecode"] != 0:
+            raise TerminalError("inactive subordinate", reason_code="crm_rejected")
+        self.rows[target_id].update(update_content)
+        subordinate.update({"statecode": 1, "statuscode": 2, "merged": True, "_masterid_value": target_id})
+
+    def active_by_square_id(self) -> dict[str, dict[str, Any]]:
+        return {row[self.key_column]: row for row in self.rows.values() if row.get(self.key_column) and row["statecode"] == 0}
+
+
+@dataclass
+class FakeState:
+    ledger: dict[tuple[str, str], LedgerRow] = field(default_factory=dict)
+    failures: dict[tuple[str, str], FailureRecord] = field(default_factory=dict)
+    cursors: dict[str, str] = field(default_factory=dict)
+    fail_saves: list[Exception] = field(default_factory=list)
+    _etags: int = 0
+
+    async def get_ledger(self, kind: str, square_id: str) -> LedgerRow | None:
+        row = self.ledger.get((kind, square_id))
+        return replace(row) if row else None
+
+    async def save_ledger(self, row: LedgerRow) -> LedgerRow:
+        if self.fail_saves:
+            raise self.fail_saves.pop(0)
+        current = self.ledger.get((row.kind, row.square_id))
+        if (current is None) != (row.etag is None) or (current is not None and current.etag != row.etag):
+            raise ConcurrencyError("etag mismatch")
+        self._etags += 1
+        row.etag = str(self._etags)
+        self.ledger[(row.kind, row.square_id)] = replace(row)
+        return row
+
+    async def record_failure(self, failure: FailureRecord) -> None:
+        existing = self.failures.get((failure.flow, failure.record_id))
+        if existing is not None:
+            failure.attempts = existing.attempts + 1
+            failure.first_seen = existing.first_seen
+        self.failures[(failure.flow, failure.record_id)] = failure
+
+    async def resolve_failure(self, flow: str, record_id: str, note: str) -> None:
+        if (flow, record_id) in self.failures:
+            self.failures[(flow, record_id)].status = "resolved"
+
+    async def list_failures(self, flow: str | None = None) -> list[FailureRecord]:
+        return [f for (fl, _), f in self.failures.items() if flow in (None, fl)]
+
+    async def get_cursor(self, name: str) -> str | None:
+        return self.cursors.get(name)
+
+    async def set_cursor(self, name: str, value: str) -> None:
+        self.cursors[name] = value
+
+
+@dataclass
+class FakeSquare:
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    fail_next: list[Exception] = field(default_factory=list)
+    pages: list[tuple[list[dict[str, Any]], str | None]] = field(default_factory=list)
+
+    async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
+        self.calls.append("retrieve_customer")
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        return self.customers.get(customer_id)
+
+    async def search_customers_updated_since(self, start_at: str, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        self.calls.append(f"search:{start_at}:{cursor}")
+        if self.pages:
+            return self.pages.pop(0)
+        return list(self.customers.values()), None
+
+
+def flow_context(
+    dataverse: FakeDataverse | None = None, state: FakeState | None = None, square: FakeSquare | None = None
+) -> FlowContext:
+    return FlowContext(
+        dataverse=dataverse or FakeDataverse(),
+        square=square or FakeSquare(),
+        state=state or FakeState(),
+        clock=FixedClock(),
+        metrics=LogMetrics(),
+        columns=ContactColumns("tb"),
+        phone_region="US",
+    )
+
+
+__all__ = ["TransientError"]

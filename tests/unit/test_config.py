@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+
+from shared.config import load_ingress_settings, load_settings, merged_environment, read_local_settings
+from shared.errors import ConfigurationError
+
+GOOD = {
+    "SQUARE_WEBHOOK_SIGNATURE_KEY": "sig-secret-value",
+    "SQUARE_WEBHOOK_URL": "https://example.org/api/square/webhooks",
+    "SQUARE_ACCESS_TOKEN": "square-secret-value",
+    "DATAVERSE_URL": "https://org.crm.dynamics.com",
+    "DATAVERSE_AUTH": "static_token",
+    "DATAVERSE_TOKEN": "dv-secret-value",
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "QUEUE_BACKEND": "storagequeue",
+}
+
+
+def test_good_settings_load() -> None:
+    settings = load_settings(GOOD)
+    assert settings.queue.backend == "storagequeue"
+    assert settings.dataverse.url == "https://org.crm.dynamics.com"
+    assert settings.sync.prefix == "tb"
+
+
+def test_every_problem_is_listed_at_once_by_name() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"DATAVERSE_AUTH": "password", "SQUARE_WEBHOOK_URL": "not a url"})
+    message = str(caught.value)
+    for name in ("SQUARE_WEBHOOK_SIGNATURE_KEY", "SQUARE_WEBHOOK_URL", "SQUARE_ACCESS_TOKEN", "DATAVERSE_URL",
+                 "DATAVERSE_AUTH", "SERVICEBUS_CONNECTION", "AzureWebJobsStorage"):
+        assert name in message
+    assert len(caught.value.problems) >= 7
+
+
+def test_unresolved_key_vault_reference_is_named_and_value_not_echoed() -> None:
+    env = {**GOOD, "SQUARE_ACCESS_TOKEN": "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/sq/)"}
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env)
+    assert "SQUARE_ACCESS_TOKEN: Key Vault reference was not resolved" in str(caught.value)
+    assert "kv.vault.azure.net" not in str(caught.value)
+
+
+def test_secret_values_never_appear_in_errors() -> None:
+    env = {**GOOD, "DATAVERSE_AUTH": "client_secret", "DATAVERSE_MAX_CONCURRENCY": "999"}
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env)
+    text = str(caught.value)
+    assert "DATAVERSE_TENANT_ID" in text and "DATAVERSE_MAX_CONCURRENCY: must be between" in text
+    for secret in ("sig-secret-value", "square-secret-value", "dv-secret-value"):
+        assert secret not in text
+
+
+def test_ingress_needs_only_webhook_and_queue_settings() -> None:
+    env = {k: v for k, v in GOOD.items() if not k.startswith(("DATAVERSE", "SQUARE_ACCESS"))}
+    ingress = load_ingress_settings(env)
+    assert ingress.storage is not None and ingress.webhook.max_body_bytes == 1_048_576
+
+
+def test_identity_based_service_bus_and_storage() -> None:
+    env = {**GOOD, "QUEUE_BACKEND": "servicebus", "SERVICEBUS_CONNECTION__fullyQualifiedNamespace": "ns.servicebus.windows.net"}
+    del env["AzureWebJobsStorage"]
+    env["AzureWebJobsStorage__accountName"] = "tbstore"
+    settings = load_settings(env)
+    assert settings.queue.servicebus_namespace == "ns.servicebus.windows.net"
+    assert settings.storage.table_endpoint == "https://tbstore.table.core.windows.net"
+
+
+def test_environment_overrides_local_settings(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "local.settings.json"
+    path.write_text('{"IsEncrypted": false, "Values": {"A": "file", "B": "file"}}', encoding="utf-8")
+    merged = merged_environment(read_local_settings(path), {"B": "env"})
+    assert merged == {"A": "file", "B": "env"}
+    assert read_local_settings(path.parent / "missing.json") == {}

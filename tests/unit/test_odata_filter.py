@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+
+from devstack.dataverse_emulator.odata_filter import FilterError, parse_filter
+
+ROW = {"emailaddress1": "Ada@Example.com", "statecode": 0, "mobilephone": None, "telephone1": "+15551234567",
+       "contactid": "0a1b2c3d-0000-0000-0000-000000000001", "versionnumber": 7}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("emailaddress1 eq 'ada@example.com' and statecode eq 0", True),
+        ("(mobilephone eq '+15551234567' or telephone1 eq '+15551234567') and statecode eq 0", True),
+        ("mobilephone eq null", True),
+        ("mobilephone ne null", False),
+        ("contactid eq 0a1b2c3d-0000-0000-0000-000000000001", True),
+        ("contains(emailaddress1,'@EXAMPLE')", True),
+        ("startswith(emailaddress1,'bob')", False),
+        ("versionnumber gt 5 and not (statecode eq 1)", True),
+        ("emailaddress1 eq 'o''brien@example.com'", False),
+    ],
+)
+def test_filters(text: str, expected: bool) -> None:
+    assert parse_filter(text)(ROW) is expected
+
+
+@pytest.mark.parametrize("text", ["emailaddress1 like 'x'", "statecode eq", "(statecode eq 0", "eq 0"])
+def test_unsupported_filters_are_errors(text: str) -> None:
+    with pytest.raises(FilterError):
+        parse_filter(text)

@@ -1,0 +1,108 @@
+"""The worker's routing of outcomes: retry copies with fresh ids, failure records, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shared.errors import ThrottledError, TransientError
+from shared.flows.context import Outcome
+from shared.models import SyncCommand
+from shared.worker import RetryPolicy, Worker
+from tests.fakes import FakeDataverse, FakeQueue, FakeState, flow_context
+from tests.unit.test_customer_flow import command, customer
+
+
+def make_worker(dv: FakeDataverse | None = None, state: FakeState | None = None, max_attempts: int = 3) -> tuple[Worker, FakeQueue, FakeState]:
+    queue, state = FakeQueue(), state or FakeState()
+    worker = Worker(ctx=flow_context(dataverse=dv, state=state), retry_queue=queue, policy=RetryPolicy(max_attempts, 2.0, 60.0))
+    return worker, queue, state
+
+
+def body(cmd: SyncCommand) -> bytes:
+    return cmd.model_dump_json().encode()
+
+
+def test_success_returns_the_outcome() -> None:
+    worker, queue, _ = make_worker()
+    assert asyncio.run(worker.handle(body(command("customer.created", customer())))) is Outcome.WRITTEN
+    assert queue.sent == []
+
+
+def test_throttling_schedules_a_copy_with_a_fresh_id_no_sooner_than_retry_after() -> None:
+    dv = FakeDataverse(fail_next=[ThrottledError("429", retry_after=42.0)])
+    worker, queue, state = make_worker(dv)
+    assert asyncio.run(worker.handle(body(command("customer.created", customer(), event_id="evt")))) is None
+    (copy,) = queue.sent
+    assert copy.message_id == "evt:retry:2" and copy.session_id == "customer:C1" and copy.delay_seconds >= 42.0
+    assert SyncCommand.model_validate_json(copy.body).attempt == 2
+    assert state.failures == {}  # transient trouble is never a data failure
+
+
+def test_unknown_errors_count_as_transient() -> None:
+    dv = FakeDataverse(fail_next=[RuntimeError("surprise")])
+    worker, queue, state = make_worker(dv)
+    asyncio.run(worker.handle(body(command("customer.created", customer()))))
+    assert len(queue.sent) == 1 and state.failures == {}
+
+
+def test_after_the_attempt_limit_a_failure_is_recorded() -> None:
+    dv = FakeDataverse(fail_next=[TransientError("503")])
+    worker, queue, state = make_worker(dv, max_attempts=3)
+    last = command("customer.created", customer()).model_copy(update={"attempt": 3})
+    asyncio.run(worker.handle(body(last)))
+    assert queue.sent == []
+    failure = state.failures[("customers", "C1")]
+    assert failure.reason_code == "retries_exhausted" and "503" in failure.message
+
+
+def test_invalid_data_records_field_and_reason_and_completes() -> None:
+    worker, queue, state = make_worker()
+    asyncio.run(worker.handle(body(command("customer.created", customer(email_address="nope")))))
+    failure = state.failures[("customers", "C1")]
+    assert (failure.reason_code, failure.field, queue.sent) == ("invalid_data", "email_address", [])
+    assert state.ledger[("customer", "C1")].failure_open
+
+
+def test_a_later_success_resolves_the_open_failure() -> None:
+    worker, _, state = make_worker()
+    asyncio.run(worker.handle(body(command("customer.created", customer(email_address="nope")))))
+    asyncio.run(worker.handle(body(command("customer.updated", customer(version=1), event_id="e2"))))
+    assert state.failures[("customers", "C1")].status == "resolved"
+    assert not state.ledger[("customer", "C1")].failure_open
+
+
+def test_needs_review_lists_candidates() -> None:
+    dv = FakeDataverse()
+    ids = {dv.seed(emailaddress1="c1@example.com"), dv.seed(emailaddress1="c1@example.com")}
+    worker, _, state = make_worker(dv)
+    asyncio.run(worker.handle(body(command("customer.created", customer()))))
+    failure = state.failures[("customers", "C1")]
+    assert failure.reason_code == "needs_review" and set(failure.candidates) == ids
+
+
+def test_malformed_message_becomes_a_failure_record() -> None:
+    worker, _, state = make_worker()
+    assert asyncio.run(worker.handle(b"not json")) is None
+    (failure,) = state.failures.values()
+    assert failure.reason_code == "malformed_message"
+
+
+def test_unroutable_kind_is_recorded() -> None:
+    worker, _, state = make_worker()
+    odd = command("customer.created", customer()).model_copy(update={"entity_kind": "spaceship"})
+    asyncio.run(worker.handle(body(odd)))
+    assert state.failures[("unknown", "C1")].reason_code == "unroutable"
+
+
+def test_dead_letters_are_recorded() -> None:
+    worker, _, state = make_worker()
+    asyncio.run(worker.dead_letter(body(command("customer.created", customer())), "MaxDeliveryCountExceeded"))
+    failure = state.failures[("customers", "C1")]
+    assert failure.reason_code == "dead_lettered" and "MaxDeliveryCountExceeded" in failure.message
+
+
+def test_retry_delay_grows_and_is_capped() -> None:
+    policy = RetryPolicy(8, 5.0, 60.0)
+    delays = [policy.delay(attempt, None) for attempt in range(1, 8)]
+    assert all(d <= 60.0 for d in delays) and delays[0] <= 5.0 and max(delays) > 20.0
+    assert policy.delay(1, 120.0) == 120.0
