@@ -7,7 +7,7 @@ committed (or is the very version a crashed attempt claimed). A tombstone wins a
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from shared.ports import LedgerRow
@@ -34,7 +34,7 @@ def parse_time(text: str | None) -> datetime | None:
         moment = datetime.fromisoformat(cleaned)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _compare(version: int | None, updated_at: str | None, row_version: int | None, row_updated: str | None) -> int:

@@ -46,6 +46,12 @@ def _parse(body: bytes) -> WebhookEnvelope | WebhookReply:
         return _error(400, "invalid_envelope", f"missing or invalid: {', '.join(fields)}")
 
 
+def _embedded_version(envelope: WebhookEnvelope, key: str | None) -> int | None:
+    embedded = (envelope.data.object or {}).get(key or "")
+    version = embedded.get("version") if isinstance(embedded, dict) else None
+    return version if isinstance(version, int) else None
+
+
 def build_command(envelope: WebhookEnvelope, raw_event: dict[str, Any], received_at: str) -> SyncCommand | None:
     route = route_for(envelope.type)
     if route is None:
@@ -59,6 +65,7 @@ def build_command(envelope: WebhookEnvelope, raw_event: dict[str, Any], received
         merchant_id=envelope.merchant_id,
         received_at=received_at,
         fetch=route.full_object_key is None,
+        source_version=_embedded_version(envelope, route.full_object_key),
         event=raw_event,
     )
     if len(command.model_dump_json()) > MAX_INLINE_MESSAGE_BYTES:

@@ -42,6 +42,7 @@ async def commit(
     row.pending_version = row.pending_updated_at = row.pending_event_id = None
     had_failure = row.failure_open
     row.failure_open = False
+    row.failed_version = None
     saved = await state.save_ledger(row)
     if had_failure:
         await state.resolve_failure(command.entity_kind + "s", row.square_id, f"synced by event {command.event_id}")

@@ -91,6 +91,7 @@ class SyncCommand(_Lenient):
     received_at: str
     attempt: int = 1
     fetch: bool = False
+    source_version: int | None = None
     event: dict[str, Any] = Field(default_factory=dict)
 
     @property

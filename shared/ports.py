@@ -46,6 +46,7 @@ class LedgerRow:
     pending_updated_at: str | None = None
     pending_event_id: str | None = None
     failure_open: bool = False
+    failed_version: int | None = None
     etag: str | None = None
 
 

@@ -25,8 +25,12 @@ CURSOR = "reconcile:customers"
 class ReconcileReport:
     since: str
     examined: int
-    enqueued: int
+    enqueued_ids: tuple[str, ...]
     watermark: str
+
+    @property
+    def enqueued(self) -> int:
+        return len(self.enqueued_ids)
 
 
 def reconcile_command(customer: dict[str, object], now: datetime) -> SyncCommand:
@@ -40,6 +44,7 @@ def reconcile_command(customer: dict[str, object], now: datetime) -> SyncCommand
         entity_kind="customer",
         entity_id=customer_id,
         received_at=now.isoformat(),
+        source_version=version if isinstance(version, int) else None,
         event={
             "type": "customer.updated",
             "event_id": event_id,
@@ -54,7 +59,8 @@ async def reconcile_customers(
     stored = parse_time(await state.get_cursor(CURSOR))
     since = (stored or now - first_lookback) - lag
     since_text = since.isoformat().replace("+00:00", "Z")
-    examined = enqueued = 0
+    examined = 0
+    enqueued: list[str] = []
     cursor: str | None = None
     seen_cursors: set[str] = set()
     while True:
@@ -69,9 +75,10 @@ async def reconcile_customers(
                 updated_at=str(customer.get("updated_at") or "") or None,
                 is_delete=False,
             )
-            if decision is Decision.APPLY:
+            already_failed = ledger is not None and ledger.failure_open and ledger.failed_version == version
+            if decision is Decision.APPLY and not already_failed:
                 await queue.send(outbound(reconcile_command(customer, now)))
-                enqueued += 1
+                enqueued.append(str(customer["id"]))
         if not cursor:
             break
         if cursor in seen_cursors:
@@ -79,5 +86,5 @@ async def reconcile_customers(
         seen_cursors.add(cursor)
     watermark = now.isoformat()
     await state.set_cursor(CURSOR, watermark)
-    log.info("reconcile examined %d customers, enqueued %d", examined, enqueued)
-    return ReconcileReport(since=since_text, examined=examined, enqueued=enqueued, watermark=watermark)
+    log.info("reconcile examined %d customers, enqueued %d", examined, len(enqueued))
+    return ReconcileReport(since=since_text, examined=examined, enqueued_ids=tuple(enqueued), watermark=watermark)

@@ -136,9 +136,10 @@ class Worker:
         """Mark the object as having an open failure, so its next success resolves it."""
         row = await self.ctx.state.get_ledger(command.entity_kind, command.entity_id)
         row = row if row is not None else LedgerRow(kind=command.entity_kind, square_id=command.entity_id)
-        if row.failure_open and row.pending_version is None:
+        if row.failure_open and row.pending_version is None and row.failed_version == command.source_version:
             return
         row.failure_open = True
+        row.failed_version = command.source_version
         row.pending_version = row.pending_updated_at = row.pending_event_id = None
         await self.ctx.state.save_ledger(row)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devstack.dataverse_emulator.odata_filter import parse_filter
@@ -18,7 +18,7 @@ from shared.telemetry import LogMetrics
 
 @dataclass
 class FixedClock:
-    moment: datetime = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+    moment: datetime = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self.moment
@@ -81,7 +81,9 @@ class FakeDataverse:
         row.update(payload)
         return UpsertResult(row["contactid"])
 
-    async def update(self, entity_set: str, entity_id: str, payload: Mapping[str, Any], *, must_exist: bool = True) -> None:
+    async def update(
+        self, entity_set: str, entity_id: str, payload: Mapping[str, Any], *, must_exist: bool = True
+    ) -> None:
         self._maybe_fail("update")
         row = self.rows.get(entity_id)
         if row is None:
@@ -107,7 +109,9 @@ class FakeDataverse:
         row = self.rows.get(entity_id)
         return dict(row) if row else None
 
-    async def query(self, entity_set: str, filter_expr: str, select: Sequence[str], top: int = 50) -> list[dict[str, Any]]:
+    async def query(
+        self, entity_set: str, filter_expr: str, select: Sequence[str], top: int = 50
+    ) -> list[dict[str, Any]]:
         self._maybe_fail("query")
         predicate = parse_filter(filter_expr)
         return [dict(row) for row in self.rows.values() if predicate(row)][:top]
@@ -121,7 +125,11 @@ class FakeDataverse:
         subordinate.update({"statecode": 1, "statuscode": 2, "merged": True, "_masterid_value": target_id})
 
     def active_by_square_id(self) -> dict[str, dict[str, Any]]:
-        return {row[self.key_column]: row for row in self.rows.values() if row.get(self.key_column) and row["statecode"] == 0}
+        return {
+            row[self.key_column]: row
+            for row in self.rows.values()
+            if row.get(self.key_column) and row["statecode"] == 0
+        }
 
 
 @dataclass
@@ -181,7 +189,9 @@ class FakeSquare:
             raise self.fail_next.pop(0)
         return self.customers.get(customer_id)
 
-    async def search_customers_updated_since(self, start_at: str, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    async def search_customers_updated_since(
+        self, start_at: str, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         self.calls.append(f"search:{start_at}:{cursor}")
         if self.pages:
             return self.pages.pop(0)

@@ -20,6 +20,13 @@ from shared.adapters.storage_queue import decode_envelope
 
 log = logging.getLogger("devstack.host.queues")
 DEAD_LETTER_SUFFIX = "/$deadletterqueue"
+POLL_RETRY = {
+    "retry_total": 1,
+    "initial_backoff": 0.5,
+    "increment_base": 2,
+    "connection_timeout": 3,
+    "read_timeout": 10,
+}
 Invoke = Callable[[Any, dict[str, Any]], Awaitable[Any]]
 
 
@@ -67,9 +74,11 @@ class QueuePoller:
         self.invoke = invoke
         self.arg_name = function.get_trigger().name
         self.sessions = str(getattr(function.get_trigger(), "is_sessions_enabled", "")).lower() == "true"
-        self.client = QueueClient.from_connection_string(connection_string, self.name)
+        self.client = QueueClient.from_connection_string(connection_string, self.name, **POLL_RETRY)
         self.poison = (
-            None if self.dead_letter else QueueClient.from_connection_string(connection_string, self.name + "-poison")
+            None
+            if self.dead_letter
+            else QueueClient.from_connection_string(connection_string, self.name + "-poison", **POLL_RETRY)
         )
         self._slots = asyncio.Semaphore(options.max_concurrent_calls)
         self._session_locks: dict[str, asyncio.Lock] = {}

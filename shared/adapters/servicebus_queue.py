@@ -94,13 +94,15 @@ def servicebus_sender_factory(
     async def open_sender() -> SenderLike:
         from azure.servicebus.aio import ServiceBusClient
 
+        # Square waits 10 s for the acknowledgement: a short retry budget, then 503 and Square retries.
+        fast_fail: dict[str, Any] = {"retry_total": 2, "retry_backoff_factor": 0.5, "retry_backoff_max": 2}
         if connection:
-            client = ServiceBusClient.from_connection_string(connection)
+            client = ServiceBusClient.from_connection_string(connection, **fast_fail)
         else:
             from azure.identity import DefaultAzureCredential
 
             credential = _AsyncCredential(DefaultAzureCredential(managed_identity_client_id=client_id or None))
-            client = ServiceBusClient(namespace, credential)
+            client = ServiceBusClient(namespace, credential, **fast_fail)
         sender: SenderLike = client.get_queue_sender(queue_name)
         return sender
 

@@ -7,15 +7,21 @@ Each step is safe to repeat, so a crash part-way is finished by the retry.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from shared.errors import TransientError
 from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext
+from shared.gate import parse_time
 from shared.models import MergeContext
 from shared.ports import LedgerRow
 
 KIND = "customer"
+MERGE_KIND = "merge"
+MERGE_LEASE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -46,12 +52,53 @@ async def _locate(square_id: str, ledger: LedgerRow | None, ctx: FlowContext) ->
     )
 
 
+async def _claim(survivor_id: str, ctx: FlowContext) -> LedgerRow | None:
+    """One merge at a time per survivor (the events of one merge arrive on different sessions).
+
+    None: already done. Raises TransientError while another worker holds a fresh claim; a claim older
+    than MERGE_LEASE (its worker died) is taken over, which is safe because every step is repeatable.
+    """
+    row = await ctx.state.get_ledger(MERGE_KIND, survivor_id)
+    now = ctx.clock.now()
+    if row is not None and row.status == "done":
+        return None
+    if row is not None and row.status == "running":
+        claimed_at = parse_time(row.updated_at)
+        if claimed_at is not None and now - claimed_at < MERGE_LEASE:
+            raise TransientError(f"merge into {survivor_id} is in progress elsewhere")
+    row = row if row is not None else LedgerRow(kind=MERGE_KIND, square_id=survivor_id)
+    row.status, row.updated_at = "running", now.isoformat()
+    return await ctx.state.save_ledger(row)  # ConcurrencyError (transient) when another worker raced us
+
+
 async def merge_customers(merge: MergeContext, ctx: FlowContext) -> None:
     survivor_id = merge.to_customer_id
     rows = {sid: await ctx.state.get_ledger(KIND, sid) for sid in merge.from_customer_ids}
-    pending = [sid for sid, row in rows.items() if not (row and row.status == "merged")]
-    if not pending:
+    if all(row and row.status == "merged" for row in rows.values()):
         return
+    lease = await _claim(survivor_id, ctx)
+    if lease is None:
+        return
+    try:
+        await _merge(merge, ctx)
+    except BaseException:
+        await _release(lease, ctx)
+        raise
+    lease.status = "done"
+    await ctx.state.save_ledger(lease)
+
+
+async def _release(lease: LedgerRow, ctx: FlowContext) -> None:
+    """Let the next attempt (ours or another event's) start at once instead of waiting out the lease."""
+    lease.status = "released"
+    with contextlib.suppress(Exception):  # if this fails too, the lease simply expires
+        await ctx.state.save_ledger(lease)
+
+
+async def _merge(merge: MergeContext, ctx: FlowContext) -> None:
+    survivor_id = merge.to_customer_id
+    rows = {sid: await ctx.state.get_ledger(KIND, sid) for sid in merge.from_customer_ids}
+    pending = [sid for sid, row in rows.items() if not (row and row.status == "merged")]
     survivor = await _locate(survivor_id, await ctx.state.get_ledger(KIND, survivor_id), ctx)
     found = [f for sid in pending if (f := await _locate(sid, rows[sid], ctx)) is not None]
     live = [f for f in found if f.active and not f.merged]

@@ -28,7 +28,9 @@ def receiver() -> Iterator[tuple[WebhookReceiver, ThreadedServer]]:
 @pytest.fixture
 def square(receiver: tuple[WebhookReceiver, ThreadedServer]) -> Iterator[httpx.Client]:
     _, hook_server = receiver
-    config = DeliveryConfig(target_url=f"{hook_server.url}/hook", signature_key=SIGNATURE_KEY, notification_url=NOTIFICATION_URL)
+    config = DeliveryConfig(
+        target_url=f"{hook_server.url}/hook", signature_key=SIGNATURE_KEY, notification_url=NOTIFICATION_URL
+    )
     server = ThreadedServer(square_app(SQUARE_TOKEN, config)).start()
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {SQUARE_TOKEN}"}, timeout=30) as client:
         yield client

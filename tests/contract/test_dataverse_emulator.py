@@ -31,7 +31,9 @@ def test_upsert_by_alternate_key_creates_then_updates_with_204(dataverse: httpx.
     assert created.status_code == updated.status_code == 204
     assert _id(created) == _id(updated)
     row = dataverse.get(API + KEY, params={"$select": "firstname,tb_squarecustomerid"}).json()
-    assert row["firstname"] == "Augusta" and row["tb_squarecustomerid"] == "SQ1" and row["@odata.etag"].startswith('W/"')
+    assert (
+        row["firstname"] == "Augusta" and row["tb_squarecustomerid"] == "SQ1" and row["@odata.etag"].startswith('W/"')
+    )
     assert set(row) == {"@odata.context", "@odata.etag", "contactid", "firstname", "tb_squarecustomerid"}
 
 
@@ -60,7 +62,9 @@ def test_create_returns_entity_id_and_keys_are_unique(dataverse: httpx.Client) -
 def test_filter_select_top_and_paging(dataverse: httpx.Client) -> None:
     for index in range(5):
         dataverse.post(API + "contacts", json={"emailaddress1": f"Person{index}@Example.com", "lastname": "P"})
-    found = dataverse.get(API + "contacts", params={"$filter": "emailaddress1 eq 'person3@example.com'", "$select": "emailaddress1"})
+    found = dataverse.get(
+        API + "contacts", params={"$filter": "emailaddress1 eq 'person3@example.com'", "$select": "emailaddress1"}
+    )
     assert [row["emailaddress1"] for row in found.json()["value"]] == ["Person3@Example.com"]
     assert len(dataverse.get(API + "contacts", params={"$top": "2"}).json()["value"]) == 2
     page = dataverse.get(API + "contacts", headers={"Prefer": "odata.maxpagesize=2"}).json()
@@ -76,8 +80,12 @@ def test_merge_deactivates_the_subordinate(dataverse: httpx.Client) -> None:
     target = _id(dataverse.post(API + "contacts", json={"lastname": "Keep"}))
     subordinate = _id(dataverse.post(API + "contacts", json={"lastname": "Lose"}))
     contact = "Microsoft.Dynamics.CRM.contact"
-    body = {"Target": {"@odata.type": contact, "contactid": target}, "Subordinate": {"@odata.type": contact, "contactid": subordinate},
-            "UpdateContent": {"@odata.type": contact, "firstname": "Merged"}, "PerformParentingChecks": False}
+    body = {
+        "Target": {"@odata.type": contact, "contactid": target},
+        "Subordinate": {"@odata.type": contact, "contactid": subordinate},
+        "UpdateContent": {"@odata.type": contact, "firstname": "Merged"},
+        "PerformParentingChecks": False,
+    }
     assert dataverse.post(API + "Merge", json=body).status_code == 204
     lost = dataverse.get(API + f"contacts({subordinate})").json()
     assert (lost["statecode"], lost["statuscode"], lost["merged"], lost["_masterid_value"]) == (1, 2, True, target)

@@ -96,9 +96,19 @@ def test_search_accepts_the_official_request_and_pages(square: httpx.Client) -> 
         _seed_from(square, {"given_name": f"C{index}", "email_address": f"c{index}@example.com"})
     official = square.post("/v2/customers/search", json=example("api.search_customers.request.json"))
     assert official.status_code == 200 and official.json() == {}  # nothing created in 2018: Square answers {}
-    first = square.post("/v2/customers/search", json={"limit": 2, "query": {"filter": {"updated_at": {"start_at": "2020-01-01T00:00:00Z"}}}}).json()
+    first = square.post(
+        "/v2/customers/search",
+        json={"limit": 2, "query": {"filter": {"updated_at": {"start_at": "2020-01-01T00:00:00Z"}}}},
+    ).json()
     assert set(first) == set(example("api.search_customers.json")) and len(first["customers"]) == 2
-    rest = square.post("/v2/customers/search", json={"limit": 2, "cursor": first["cursor"], "query": {"filter": {"updated_at": {"start_at": "2020-01-01T00:00:00Z"}}}}).json()
+    rest = square.post(
+        "/v2/customers/search",
+        json={
+            "limit": 2,
+            "cursor": first["cursor"],
+            "query": {"filter": {"updated_at": {"start_at": "2020-01-01T00:00:00Z"}}},
+        },
+    ).json()
     assert len(rest["customers"]) == 1 and "cursor" not in rest
     assert square.post("/v2/customers/search", json={"limit": 101}).json()["errors"][0]["code"] == "VALUE_TOO_HIGH"
 
@@ -127,14 +137,18 @@ def test_webhooks_are_signed_and_shaped_like_the_official_events(
         official = example(f"{event_type}.json")
         assert set(event) == set(official) and set(event["data"]) == set(official["data"])
         assert set(event["data"]["object"]) == set(official["data"]["object"])
-        assert is_valid_signature(raw, headers[SIGNATURE_HEADER], signature_key=SIGNATURE_KEY, notification_url=NOTIFICATION_URL)
+        assert is_valid_signature(
+            raw, headers[SIGNATURE_HEADER], signature_key=SIGNATURE_KEY, notification_url=NOTIFICATION_URL
+        )
         assert headers["square-environment"] == "Sandbox" and headers["square-retry-number"] == "0"
     _, deleted, _ = events["customer.deleted"]
     assert deleted["data"]["deleted"] is True and "group_ids" not in deleted["data"]["object"]["customer"]
     assert events["customer.updated"][1]["data"]["object"]["customer"]["version"] == 1
 
 
-def test_failed_deliveries_are_retried_until_accepted(square: httpx.Client, receiver: tuple[WebhookReceiver, ThreadedServer]) -> None:
+def test_failed_deliveries_are_retried_until_accepted(
+    square: httpx.Client, receiver: tuple[WebhookReceiver, ThreadedServer]
+) -> None:
     hook, _ = receiver
     hook.script = [500, 503]
     _seed_from(square, {"given_name": "Retry"})
@@ -144,7 +158,9 @@ def test_failed_deliveries_are_retried_until_accepted(square: httpx.Client, rece
     assert len({json.loads(body)["event_id"] for _, body in hook.deliveries}) == 1
 
 
-def test_duplicates_and_reordering_on_request(square: httpx.Client, receiver: tuple[WebhookReceiver, ThreadedServer]) -> None:
+def test_duplicates_and_reordering_on_request(
+    square: httpx.Client, receiver: tuple[WebhookReceiver, ThreadedServer]
+) -> None:
     square.post("/_control/delivery", json={"paused": True, "duplicate_rate": 1.0, "reorder_window": 10, "seed": 3})
     created = _seed_from(square, {"given_name": "V0"})
     for version in range(1, 8):
@@ -156,8 +172,13 @@ def test_duplicates_and_reordering_on_request(square: httpx.Client, receiver: tu
     assert versions != sorted(versions)
 
 
-def test_merge_fires_created_and_deleted_with_context(square: httpx.Client, receiver: tuple[WebhookReceiver, ThreadedServer]) -> None:
-    first, second = _seed_from(square, {"given_name": "A"}), _seed_from(square, {"given_name": "B", "email_address": "b@example.com"})
+def test_merge_fires_created_and_deleted_with_context(
+    square: httpx.Client, receiver: tuple[WebhookReceiver, ThreadedServer]
+) -> None:
+    first, second = (
+        _seed_from(square, {"given_name": "A"}),
+        _seed_from(square, {"given_name": "B", "email_address": "b@example.com"}),
+    )
     survivor = square.post("/_control/merge", json={"customer_ids": [first["id"], second["id"]]}).json()
     _flush(square)
     merge_events = [e for _, e, _ in _delivered(receiver) if "event_context" in e["data"]["object"]]

@@ -28,8 +28,15 @@ def test_every_problem_is_listed_at_once_by_name() -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings({"DATAVERSE_AUTH": "password", "SQUARE_WEBHOOK_URL": "not a url"})
     message = str(caught.value)
-    for name in ("SQUARE_WEBHOOK_SIGNATURE_KEY", "SQUARE_WEBHOOK_URL", "SQUARE_ACCESS_TOKEN", "DATAVERSE_URL",
-                 "DATAVERSE_AUTH", "SERVICEBUS_CONNECTION", "AzureWebJobsStorage"):
+    for name in (
+        "SQUARE_WEBHOOK_SIGNATURE_KEY",
+        "SQUARE_WEBHOOK_URL",
+        "SQUARE_ACCESS_TOKEN",
+        "DATAVERSE_URL",
+        "DATAVERSE_AUTH",
+        "SERVICEBUS_CONNECTION",
+        "AzureWebJobsStorage",
+    ):
         assert name in message
     assert len(caught.value.problems) >= 7
 
@@ -59,7 +66,11 @@ def test_ingress_needs_only_webhook_and_queue_settings() -> None:
 
 
 def test_identity_based_service_bus_and_storage() -> None:
-    env = {**GOOD, "QUEUE_BACKEND": "servicebus", "SERVICEBUS_CONNECTION__fullyQualifiedNamespace": "ns.servicebus.windows.net"}
+    env = {
+        **GOOD,
+        "QUEUE_BACKEND": "servicebus",
+        "SERVICEBUS_CONNECTION__fullyQualifiedNamespace": "ns.servicebus.windows.net",
+    }
     del env["AzureWebJobsStorage"]
     env["AzureWebJobsStorage__accountName"] = "tbstore"
     settings = load_settings(env)

@@ -14,22 +14,42 @@ from shared.models import SyncCommand
 from tests.fakes import FakeDataverse, FakeSquare, FakeState, flow_context
 
 
-def command(event_type: str, customer: dict[str, Any] | None, *, customer_id: str | None = None,
-            event_id: str = "e1", merge: dict[str, Any] | None = None) -> SyncCommand:
+def command(
+    event_type: str,
+    customer: dict[str, Any] | None,
+    *,
+    customer_id: str | None = None,
+    event_id: str = "e1",
+    merge: dict[str, Any] | None = None,
+) -> SyncCommand:
     cid = customer_id or (customer or {})["id"]
     data_object: dict[str, Any] = {"customer": customer} if customer else {}
     if merge:
         data_object["event_context"] = {"merge": merge}
     return SyncCommand(
-        message_id=event_id, event_id=event_id, event_type=event_type, entity_kind="customer", entity_id=cid,
+        message_id=event_id,
+        event_id=event_id,
+        event_type=event_type,
+        entity_kind="customer",
+        entity_id=cid,
         received_at="2026-11-22T12:00:00+00:00",
-        event={"type": event_type, "event_id": event_id, "data": {"type": "customer", "id": cid, "object": data_object}},
+        event={
+            "type": event_type,
+            "event_id": event_id,
+            "data": {"type": "customer", "id": cid, "object": data_object},
+        },
     )
 
 
 def customer(cid: str = "C1", version: int = 0, **fields: Any) -> dict[str, Any]:
-    return {"id": cid, "version": version, "given_name": "Ada", "family_name": "Lovelace",
-            "email_address": f"{cid.lower()}@example.com", **fields}
+    return {
+        "id": cid,
+        "version": version,
+        "given_name": "Ada",
+        "family_name": "Lovelace",
+        "email_address": f"{cid.lower()}@example.com",
+        **fields,
+    }
 
 
 def run(coro: Any) -> Any:
@@ -50,7 +70,9 @@ def test_linked_customer_update_is_exactly_one_request() -> None:
     ctx = flow_context(dataverse=dv)
     run(sync_customer(command("customer.created", customer()), ctx))
     dv.calls.clear()
-    outcome = run(sync_customer(command("customer.updated", customer(version=1, given_name="Augusta"), event_id="e2"), ctx))
+    outcome = run(
+        sync_customer(command("customer.updated", customer(version=1, given_name="Augusta"), event_id="e2"), ctx)
+    )
     assert outcome is Outcome.WRITTEN
     assert dv.calls == ["upsert_by_key"]
     assert dv.active_by_square_id()["C1"]["firstname"] == "Augusta"
@@ -62,7 +84,10 @@ def test_stale_and_duplicate_events_change_nothing() -> None:
     run(sync_customer(command("customer.updated", customer(version=2, given_name="New"), event_id="e2"), ctx))
     dv.calls.clear()
     assert run(sync_customer(command("customer.created", customer(version=0, given_name="Old")), ctx)) is Outcome.STALE
-    assert run(sync_customer(command("customer.updated", customer(version=2, given_name="New"), event_id="e2"), ctx)) is Outcome.DUPLICATE
+    assert (
+        run(sync_customer(command("customer.updated", customer(version=2, given_name="New"), event_id="e2"), ctx))
+        is Outcome.DUPLICATE
+    )
     assert dv.calls == []
     assert dv.active_by_square_id()["C1"]["firstname"] == "New"
 
@@ -193,7 +218,9 @@ def test_merge_leaves_one_contact_keyed_by_the_survivor(order: str) -> None:
     assert len(inactive) == 1 and inactive[0]["merged"] and inactive[0]["tb_squarecustomerid"] is None
     assert state.ledger[("customer", "A")].status == "merged" and state.ledger[("customer", "B")].merged_into == "C"
     # a late update for a merged-away id is ignored
-    assert run(sync_customer(command("customer.updated", customer("A", version=5), event_id="late"), ctx)) is Outcome.STALE
+    assert (
+        run(sync_customer(command("customer.updated", customer("A", version=5), event_id="late"), ctx)) is Outcome.STALE
+    )
 
 
 def test_merge_replay_is_harmless() -> None:
@@ -204,3 +231,21 @@ def test_merge_replay_is_harmless() -> None:
     dv.calls.clear()
     assert run(sync_customer(created, ctx)) is Outcome.DUPLICATE
     assert "merge" not in dv.calls and len(dv.active_by_square_id()) == 1
+
+
+def test_a_merge_in_progress_elsewhere_makes_the_others_wait() -> None:
+    from shared.ports import LedgerRow
+
+    dv, state, ctx = _merge_setup()
+    state.ledger[("merge", "C")] = LedgerRow(
+        "merge", "C", status="running", updated_at=ctx.clock.now().isoformat(), etag="x"
+    )
+    merge = {"from_customer_ids": ["A", "B"], "to_customer_id": "C"}
+    with pytest.raises(TransientError):
+        run(sync_customer(command("customer.deleted", customer("A"), event_id="dA", merge=merge), ctx))
+    assert len(dv.active_by_square_id()) == 2  # nothing touched while the other worker holds the claim
+    ctx.clock.advance(300)  # type: ignore[attr-defined]
+    run(
+        sync_customer(command("customer.deleted", customer("A"), event_id="dA", merge=merge), ctx)
+    )  # stale claim taken over
+    assert state.ledger[("merge", "C")].status == "done" and list(dv.active_by_square_id()) == ["C"]

@@ -18,11 +18,17 @@ from shared.errors import ConcurrencyError, TerminalError, ThrottledError, Trans
 ENTITY = "https://org.example/api/data/v9.2/contacts(11111111-2222-3333-4444-555555555555)"
 
 
-def client(handler: Callable[[httpx.Request], httpx.Response], *, wait: float = 5.0, gate: RateGate | None = None) -> DataverseClient:
+def client(
+    handler: Callable[[httpx.Request], httpx.Response], *, wait: float = 5.0, gate: RateGate | None = None
+) -> DataverseClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return DataverseClient(
-        base_url="https://org.example", api_version="v9.2", tokens=StaticToken("tok"),
-        gate=gate or RateGate(4), http=http, max_inline_wait_seconds=wait,
+        base_url="https://org.example",
+        api_version="v9.2",
+        tokens=StaticToken("tok"),
+        gate=gate or RateGate(4),
+        http=http,
+        max_inline_wait_seconds=wait,
     )
 
 
@@ -33,7 +39,9 @@ def test_upsert_by_key_is_one_patch_with_odata_headers() -> None:
         seen.append(request)
         return httpx.Response(204, headers={"OData-EntityId": ENTITY})
 
-    result = asyncio.run(client(handler).upsert_by_key("contacts", {"tb_squarecustomerid": "ABC"}, {"firstname": "Ada"}))
+    result = asyncio.run(
+        client(handler).upsert_by_key("contacts", {"tb_squarecustomerid": "ABC"}, {"firstname": "Ada"})
+    )
     (request,) = seen
     assert request.method == "PATCH"
     assert request.url.path == "/api/data/v9.2/contacts(tb_squarecustomerid='ABC')"
@@ -46,7 +54,10 @@ def test_upsert_by_key_is_one_patch_with_odata_headers() -> None:
 def test_update_by_key_is_update_only_and_reports_missing() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.headers["If-Match"] == "*"
-        return httpx.Response(404, json={"error": {"code": "0x80060891", "message": "A record with the specified key values does not exist"}})
+        return httpx.Response(
+            404,
+            json={"error": {"code": "0x80060891", "message": "A record with the specified key values does not exist"}},
+        )
 
     assert asyncio.run(client(handler).update_by_key("contacts", {"k": "v"}, {"statecode": 1})) is None
 
@@ -57,7 +68,9 @@ def test_429_pauses_every_sender_then_succeeds() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         calls["n"] += 1
         if calls["n"] == 1:
-            return httpx.Response(429, headers={"Retry-After": "1"}, json={"error": {"code": "0x80072322", "message": "limit"}})
+            return httpx.Response(
+                429, headers={"Retry-After": "1"}, json={"error": {"code": "0x80072322", "message": "limit"}}
+            )
         return httpx.Response(204, headers={"OData-EntityId": ENTITY})
 
     gate = RateGate(4)
@@ -68,7 +81,9 @@ def test_429_pauses_every_sender_then_succeeds() -> None:
 
 def test_throttling_beyond_the_inline_budget_raises_with_retry_after() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(429, headers={"Retry-After": "300"}, json={"error": {"code": "0x80072321", "message": "time"}})
+        return httpx.Response(
+            429, headers={"Retry-After": "300"}, json={"error": {"code": "0x80072321", "message": "time"}}
+        )
 
     with pytest.raises(ThrottledError) as caught:
         asyncio.run(client(handler, wait=5).upsert_by_key("contacts", {"k": "v"}, {}))
@@ -120,7 +135,9 @@ def test_query_sends_select_filter_top() -> None:
         assert request.url.params["$select"] == "contactid,tb_squarecustomerid" and request.url.params["$top"] == "50"
         return httpx.Response(200, json={"value": [{"contactid": "1"}]})
 
-    rows = asyncio.run(client(handler).query("contacts", "emailaddress1 eq 'a@b.com'", ["contactid", "tb_squarecustomerid"]))
+    rows = asyncio.run(
+        client(handler).query("contacts", "emailaddress1 eq 'a@b.com'", ["contactid", "tb_squarecustomerid"])
+    )
     assert rows == [{"contactid": "1"}]
 
 
@@ -157,7 +174,9 @@ def test_affinity_cookie_is_refused() -> None:
     async def twice() -> None:
         http = make_http_client(5)
         http._transport = httpx.MockTransport(handler)  # the real client's cookie policy, a mock network
-        dv = DataverseClient(base_url="https://org.example", api_version="v9.2", tokens=StaticToken("t"), gate=RateGate(2), http=http)
+        dv = DataverseClient(
+            base_url="https://org.example", api_version="v9.2", tokens=StaticToken("t"), gate=RateGate(2), http=http
+        )
         await dv.who_am_i()
         await dv.who_am_i()
         assert len(http.cookies.jar) == 0

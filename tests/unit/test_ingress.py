@@ -14,12 +14,22 @@ from shared.telemetry import LogMetrics
 from tests.conftest import example
 from tests.fakes import FakeQueue, FixedClock
 
-SETTINGS = WebhookSettings(signature_key="test-key", notification_url="https://h.example/api/square/webhooks", max_body_bytes=1_048_576)
+SETTINGS = WebhookSettings(
+    signature_key="test-key", notification_url="https://h.example/api/square/webhooks", max_body_bytes=1_048_576
+)
 
 
 def post(body: bytes, queue: FakeQueue, *, signature: str | None = None, metrics: LogMetrics | None = None) -> Any:
-    header = signature if signature is not None else sign(body, signature_key=SETTINGS.signature_key, notification_url=SETTINGS.notification_url)
-    return asyncio.run(receive_webhook(body, header, settings=SETTINGS, queue=queue, clock=FixedClock(), metrics=metrics or LogMetrics()))
+    header = (
+        signature
+        if signature is not None
+        else sign(body, signature_key=SETTINGS.signature_key, notification_url=SETTINGS.notification_url)
+    )
+    return asyncio.run(
+        receive_webhook(
+            body, header, settings=SETTINGS, queue=queue, clock=FixedClock(), metrics=metrics or LogMetrics()
+        )
+    )
 
 
 def body_of(name: str) -> bytes:
@@ -29,7 +39,10 @@ def body_of(name: str) -> bytes:
 def test_valid_customer_event_is_queued_before_the_200() -> None:
     queue = FakeQueue()
     reply = post(body_of("customer.created.json"), queue)
-    assert reply.status == 200 and reply.body == {"status": "queued", "event_id": "e12b5591-e0b6-4967-810a-307c7efcb1a7"}
+    assert reply.status == 200 and reply.body == {
+        "status": "queued",
+        "event_id": "e12b5591-e0b6-4967-810a-307c7efcb1a7",
+    }
     (message,) = queue.sent
     assert message.message_id == "e12b5591-e0b6-4967-810a-307c7efcb1a7"
     assert message.session_id == "customer:QPTXM8PQNX3Q726ZYHPMNP46XC"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -34,8 +34,8 @@ def test_dead_letter_path_maps_to_poison_queue() -> None:
 
 
 def test_ncrontab_seconds_come_first() -> None:
-    after = datetime(2026, 1, 1, 0, 0, 1, tzinfo=timezone.utc)
-    assert next_fire("0 */15 * * * *", after) == datetime(2026, 1, 1, 0, 15, tzinfo=timezone.utc)
+    after = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert next_fire("0 */15 * * * *", after) == datetime(2026, 1, 1, 0, 15, tzinfo=UTC)
     assert next_fire("*/5 * * * * *", after).second == 5
     with pytest.raises(ValueError):
         next_fire("*/5 * * * *", after)

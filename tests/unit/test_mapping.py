@@ -56,7 +56,9 @@ def test_every_bad_field_is_reported_together() -> None:
 
 def test_content_hash_changes_only_with_content() -> None:
     first = map_customer(_customer(given_name="Ada"), columns=COLUMNS, phone_region="US")
-    same = map_customer(_customer(given_name="Ada", version=9, updated_at="2030-01-01T00:00:00Z"), columns=COLUMNS, phone_region="US")
+    same = map_customer(
+        _customer(given_name="Ada", version=9, updated_at="2030-01-01T00:00:00Z"), columns=COLUMNS, phone_region="US"
+    )
     other = map_customer(_customer(given_name="Augusta"), columns=COLUMNS, phone_region="US")
     assert first.content_hash == same.content_hash != other.content_hash
     assert content_hash({"b": 1, "a": 2}) == content_hash({"a": 2, "b": 1})

@@ -30,7 +30,9 @@ def test_several_candidates_need_review_and_are_listed() -> None:
 
 
 def test_contacts_linked_to_another_square_customer_are_not_candidates() -> None:
-    decision = choose_match(square_id="S", key_column=KEY, by_email=[_contact("c1", "OTHER"), _contact("c2")], by_phone=[])
+    decision = choose_match(
+        square_id="S", key_column=KEY, by_email=[_contact("c1", "OTHER"), _contact("c2")], by_phone=[]
+    )
     assert (decision.kind, decision.contact_id) == (MatchKind.LINK, "c2")
     only_others = choose_match(square_id="S", key_column=KEY, by_email=[_contact("c1", "OTHER")], by_phone=[])
     assert only_others.kind is MatchKind.CREATE

@@ -7,7 +7,10 @@ from shared.normalize import NormalizationError, display_email, fingerprint, nor
 
 @pytest.mark.parametrize(
     ("raw", "key"),
-    [("  Amelia.Earhart@Example.COM ", "amelia.earhart@example.com"), ("jenkins+smorly@squareup.com", "jenkins+smorly@squareup.com")],
+    [
+        ("  Amelia.Earhart@Example.COM ", "amelia.earhart@example.com"),
+        ("jenkins+smorly@squareup.com", "jenkins+smorly@squareup.com"),
+    ],
 )
 def test_email_key_is_trimmed_and_case_folded(raw: str, key: str) -> None:
     assert normalize_email(raw) == key

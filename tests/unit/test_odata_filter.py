@@ -4,8 +4,14 @@ import pytest
 
 from devstack.dataverse_emulator.odata_filter import FilterError, parse_filter
 
-ROW = {"emailaddress1": "Ada@Example.com", "statecode": 0, "mobilephone": None, "telephone1": "+15551234567",
-       "contactid": "0a1b2c3d-0000-0000-0000-000000000001", "versionnumber": 7}
+ROW = {
+    "emailaddress1": "Ada@Example.com",
+    "statecode": 0,
+    "mobilephone": None,
+    "telephone1": "+15551234567",
+    "contactid": "0a1b2c3d-0000-0000-0000-000000000001",
+    "versionnumber": 7,
+}
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.servicebus import ServiceBusMessage
@@ -12,12 +12,15 @@ from shared.adapters.servicebus_queue import ServiceBusQueue, to_servicebus_mess
 from shared.errors import TransientError
 from shared.ports import OutboundMessage
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def test_message_carries_id_session_and_properties() -> None:
     message = to_servicebus_message(
-        OutboundMessage("evt-1", "customer:C1", '{"a":1}', properties={"event_id": "evt-1", "event_type": "customer.created"}), NOW
+        OutboundMessage(
+            "evt-1", "customer:C1", '{"a":1}', properties={"event_id": "evt-1", "event_type": "customer.created"}
+        ),
+        NOW,
     )
     assert isinstance(message, ServiceBusMessage)
     assert message.message_id == "evt-1" and message.session_id == "customer:C1"

@@ -25,14 +25,19 @@ def test_byte_exact_body_file_validates() -> None:
     body = (EXAMPLES / "webhooks.test_notification.json").read_bytes()
     vector = VECTORS[0]
     assert is_valid_signature(
-        body, vector["signature_header"], signature_key=vector["signature_key"], notification_url=vector["notification_url"]
+        body,
+        vector["signature_header"],
+        signature_key=vector["signature_key"],
+        notification_url=vector["notification_url"],
     )
 
 
 def test_second_sdk_vector_with_angle_brackets() -> None:
     body = b'{"data":{"type":"webhooks","id":">id<"}}'
     header = "Cxt7+aTi4rKgcA0bC4g9EHdVtLSDWdqccmL5MvihU4U="
-    assert is_valid_signature(body, header, signature_key="signature-key", notification_url="https://webhook.site/webhooks")
+    assert is_valid_signature(
+        body, header, signature_key="signature-key", notification_url="https://webhook.site/webhooks"
+    )
 
 
 def test_wrong_key_header_and_reformatted_body_fail() -> None:
@@ -47,10 +52,14 @@ def test_wrong_key_header_and_reformatted_body_fail() -> None:
 
 def test_missing_header_or_body_is_invalid() -> None:
     assert not is_valid_signature(b"{}", None, signature_key="k", notification_url="https://x")
-    assert not is_valid_signature(b"", sign(b"", signature_key="k", notification_url="https://x"), signature_key="k", notification_url="https://x")
+    assert not is_valid_signature(
+        b"", sign(b"", signature_key="k", notification_url="https://x"), signature_key="k", notification_url="https://x"
+    )
 
 
 def test_sign_round_trips() -> None:
     header = sign(b'{"a":1}', signature_key="key", notification_url="https://h/api/square/webhooks")
     assert is_valid_signature(b'{"a":1}', header, signature_key="key", notification_url="https://h/api/square/webhooks")
-    assert not is_valid_signature(b'{"a":2}', header, signature_key="key", notification_url="https://h/api/square/webhooks")
+    assert not is_valid_signature(
+        b'{"a":2}', header, signature_key="key", notification_url="https://h/api/square/webhooks"
+    )

@@ -12,9 +12,13 @@ from tests.fakes import FakeDataverse, FakeQueue, FakeState, flow_context
 from tests.unit.test_customer_flow import command, customer
 
 
-def make_worker(dv: FakeDataverse | None = None, state: FakeState | None = None, max_attempts: int = 3) -> tuple[Worker, FakeQueue, FakeState]:
+def make_worker(
+    dv: FakeDataverse | None = None, state: FakeState | None = None, max_attempts: int = 3
+) -> tuple[Worker, FakeQueue, FakeState]:
     queue, state = FakeQueue(), state or FakeState()
-    worker = Worker(ctx=flow_context(dataverse=dv, state=state), retry_queue=queue, policy=RetryPolicy(max_attempts, 2.0, 60.0))
+    worker = Worker(
+        ctx=flow_context(dataverse=dv, state=state), retry_queue=queue, policy=RetryPolicy(max_attempts, 2.0, 60.0)
+    )
     return worker, queue, state
 
 

@@ -1,0 +1,142 @@
+"""Helpers over a running local stack: drive the Square emulator, read the CRM, compare the two."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from devstack.stack import Stack
+from shared.adapters.table_state import table_state_store
+from shared.flows.customer_mapping import ContactColumns, map_customer
+from shared.models import SquareCustomer
+from shared.ports import FailureRecord
+
+T = TypeVar("T")
+KEY = "tb_squarecustomerid"
+
+
+def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.25) -> T:
+    """Poll `check` until it returns without raising (its value) or the timeout passes (its last error)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(interval)
+
+
+class StackKit:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.square = stack.client("square")
+        self.dataverse = stack.client("dataverse")
+        self.host = stack.client("host")
+
+    # -- Square side
+    def create(self, **fields: Any) -> dict[str, Any]:
+        response = self.square.post("/_control/customers", json=fields)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def create_many(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        response = self.square.post("/_control/customers", json=items)
+        response.raise_for_status()
+        return list(response.json())
+
+    def update(self, customer_id: str, **fields: Any) -> dict[str, Any]:
+        response = self.square.patch(f"/_control/customers/{customer_id}", json=fields)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def delete(self, customer_id: str) -> None:
+        self.square.delete(f"/_control/customers/{customer_id}").raise_for_status()
+
+    def merge(self, *customer_ids: str) -> dict[str, Any]:
+        response = self.square.post("/_control/merge", json={"customer_ids": list(customer_ids)})
+        response.raise_for_status()
+        return dict(response.json())
+
+    def delivery(self, **config: Any) -> dict[str, Any]:
+        return dict(self.square.post("/_control/delivery", json=config).json())
+
+    def flush(self, timeout: float = 60) -> dict[str, Any]:
+        response = self.square.post("/_control/flush", params={"timeout": str(timeout)}, timeout=timeout + 5)
+        assert response.json()["idle"], "webhook delivery did not finish"
+        return dict(response.json()["stats"])
+
+    def square_state(self) -> dict[str, Any]:
+        return dict(self.square.get("/_control/customers").json())
+
+    # -- CRM side
+    def contacts(self) -> list[dict[str, Any]]:
+        return list(self.dataverse.get("/_control/tables/contacts").json())
+
+    def failures(self, flow: str | None = "customers") -> list[FailureRecord]:
+        store = table_state_store(self.stack.env["AzureWebJobsStorage"], "", "", "tillbridge")
+        return asyncio.run(store.list_failures(flow))
+
+    def open_failures_for(self, ids: set[str]) -> list[FailureRecord]:
+        return [f for f in self.failures() if f.record_id in ids and f.status == "open"]
+
+    # -- comparison
+    def assert_crm_matches_square(self, customer_ids: set[str]) -> None:
+        """Active Square customers: one active contact each, with exactly the mapped fields; deleted: none
+        active; merged-away: nothing keyed by them. Only the given customers are checked."""
+        state = self.square_state()
+        live = {c["id"]: c for c in state["customers"]}
+        contacts = self.contacts()
+        keyed: dict[str, list[dict[str, Any]]] = {}
+        for contact in contacts:
+            if contact.get(KEY):
+                keyed.setdefault(contact[KEY], []).append(contact)
+        columns = ContactColumns("tb")
+        for customer_id in customer_ids:
+            rows = keyed.get(customer_id, [])
+            if customer_id in state["merged_into"]:
+                assert rows == [], f"{customer_id} was merged away but is still keyed in the CRM"
+            elif customer_id in live:
+                assert len(rows) == 1, f"{customer_id}: expected one contact, found {len(rows)}"
+                (row,) = rows
+                assert row["statecode"] == 0, f"{customer_id}: contact is inactive"
+                expected = map_customer(
+                    SquareCustomer.model_validate(live[customer_id]), columns=columns, phone_region="US"
+                ).payload
+                differing = {k: (row.get(k), v) for k, v in expected.items() if row.get(k) != v}
+                assert not differing, f"{customer_id}: CRM differs from Square: {differing}"
+            else:
+                assert all(r["statecode"] == 1 for r in rows), f"{customer_id} was deleted but its contact is active"
+
+    def converge(self, customer_ids: set[str], timeout: float = 90) -> None:
+        self.flush()
+        wait_until(lambda: self.assert_crm_matches_square(customer_ids), timeout=timeout)
+
+    def reset_dataverse_faults(self) -> None:
+        self.dataverse.delete("/_control/faults")
+        self.dataverse.post(
+            "/_control/limits",
+            json={
+                "requests_per_window": 6000,
+                "window_seconds": 300,
+                "max_concurrency": 52,
+                "retry_after_seconds": 5,
+                "latency_ms": 0,
+                "jitter_ms": 0,
+            },
+        )
+
+    def close(self) -> None:
+        for client in (self.square, self.dataverse, self.host):
+            client.close()
+
+
+def signed_post(kit: StackKit, body: bytes, signature: str | None) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["x-square-hmacsha256-signature"] = signature
+    return kit.host.post("/api/square/webhooks", content=body, headers=headers)
