@@ -9,14 +9,12 @@ from typing import Any, TypeVar
 
 import httpx
 
+from devstack.crm_check import differences
 from devstack.stack import Stack
 from shared.adapters.table_state import table_state_store
-from shared.flows.customer_mapping import ContactColumns, map_customer
-from shared.models import SquareCustomer
 from shared.ports import FailureRecord
 
 T = TypeVar("T")
-KEY = "tb_squarecustomerid"
 
 
 def wait_until(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.25) -> T:
@@ -86,31 +84,9 @@ class StackKit:
 
     # -- comparison
     def assert_crm_matches_square(self, customer_ids: set[str]) -> None:
-        """Active Square customers: one active contact each, with exactly the mapped fields; deleted: none
-        active; merged-away: nothing keyed by them. Only the given customers are checked."""
-        state = self.square_state()
-        live = {c["id"]: c for c in state["customers"]}
-        contacts = self.contacts()
-        keyed: dict[str, list[dict[str, Any]]] = {}
-        for contact in contacts:
-            if contact.get(KEY):
-                keyed.setdefault(contact[KEY], []).append(contact)
-        columns = ContactColumns("tb")
-        for customer_id in customer_ids:
-            rows = keyed.get(customer_id, [])
-            if customer_id in state["merged_into"]:
-                assert rows == [], f"{customer_id} was merged away but is still keyed in the CRM"
-            elif customer_id in live:
-                assert len(rows) == 1, f"{customer_id}: expected one contact, found {len(rows)}"
-                (row,) = rows
-                assert row["statecode"] == 0, f"{customer_id}: contact is inactive"
-                expected = map_customer(
-                    SquareCustomer.model_validate(live[customer_id]), columns=columns, phone_region="US"
-                ).payload
-                differing = {k: (row.get(k), v) for k, v in expected.items() if row.get(k) != v}
-                assert not differing, f"{customer_id}: CRM differs from Square: {differing}"
-            else:
-                assert all(r["statecode"] == 1 for r in rows), f"{customer_id} was deleted but its contact is active"
+        """Only the given customers are checked (other tests share the stack)."""
+        problems = differences(customer_ids, self.square_state(), self.contacts())
+        assert not problems, f"CRM differs from Square: {problems}"
 
     def converge(self, customer_ids: set[str], timeout: float = 90) -> None:
         self.flush()
