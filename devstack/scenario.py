@@ -301,7 +301,8 @@ def summary(result: ScenarioResult) -> str:
     square, crm, delivery = result.square, result.crm, result.delivery
     lines = [
         "Tillbridge demo — Square customers → Dataverse contacts (local stack)",
-        f"  Square:    {square['live']} live customers, {square['deleted']} deleted, {square['merged_away']} merged away",
+        f"  Square:    {square['live']} live customers, {square['deleted']} deleted, "
+        f"{square['merged_away']} merged away",
         f"  Webhooks:  {delivery['delivered']} events delivered, {delivery['duplicates_sent']} duplicates sent, "
         f"{delivery['attempts']} attempts",
         f"  CRM:       {crm['active_linked']} active linked contacts, {crm['deactivated']} deactivated, "

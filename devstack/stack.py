@@ -167,8 +167,7 @@ class Stack:
                 "devstack.dataverse_emulator",
                 "--port",
                 "0",
-                "--token",
-                token,
+                f"--token={token}",  # the "=" form: a random value may start with "-"
                 "--latency-ms",
                 str(self.options.dataverse_latency_ms),
                 "--jitter-ms",
@@ -209,12 +208,9 @@ class Stack:
                 "devstack.square_emulator",
                 "--port",
                 "0",
-                "--token",
-                self.env["SQUARE_ACCESS_TOKEN"],
-                "--signature-key",
-                self.env["SQUARE_WEBHOOK_SIGNATURE_KEY"],
-                "--notification-url",
-                self.env["SQUARE_WEBHOOK_URL"],
+                f"--token={self.env['SQUARE_ACCESS_TOKEN']}",
+                f"--signature-key={self.env['SQUARE_WEBHOOK_SIGNATURE_KEY']}",
+                f"--notification-url={self.env['SQUARE_WEBHOOK_URL']}",
             ],
         )
         port = self._announced_port("square", process)

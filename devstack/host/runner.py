@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,11 @@ def queue_options(project_dir: Path) -> QueueOptions:
     )
 
 
+def is_disabled(function_name: str) -> bool:
+    """`AzureWebJobs.<name>.Disabled=true` disables a function, as in Azure and Core Tools."""
+    return os.environ.get(f"AzureWebJobs.{function_name}.Disabled", "").strip().lower() in ("true", "1")
+
+
 class LocalHost:
     def __init__(self, project_dir: Path, host: str = "127.0.0.1", port: int = 7071) -> None:
         self.project_dir = project_dir
@@ -62,7 +68,8 @@ class LocalHost:
         load_environment(self.project_dir)
         functions = load_app(self.project_dir).get_functions()  # once: a second call raises in azure-functions
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_route("*", "/api/{tail:.*}", make_handler(http_routes(functions), invoke))
+        enabled = [f for f in functions if not is_disabled(f.get_function_name())]
+        app.router.add_route("*", "/api/{tail:.*}", make_handler(http_routes(enabled), invoke))
         app.router.add_get("/admin/host/status", self._status)
         self._runner, bound = await start_site(app, self.host, self.port)
         self._start_triggers(functions)
@@ -73,6 +80,11 @@ class LocalHost:
         options = queue_options(self.project_dir)
         for function in functions:
             trigger = function.get_trigger()
+            if is_disabled(function.get_function_name()):
+                log.warning(
+                    "function %s is disabled by its AzureWebJobs.*.Disabled setting", function.get_function_name()
+                )
+                continue
             if trigger.type == "serviceBusTrigger":
                 poller = QueuePoller(function, connection, resolve(trigger.queue_name), options, invoke)
                 self.pollers.append(poller)
@@ -104,6 +116,8 @@ class LocalHost:
 
 
 async def serve(project_dir: Path, host: str, port: int) -> None:
+    # queue polling and settlement are blocking SDK calls: give them more than the default 6 threads
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="host-io"))
     local_host = LocalHost(project_dir, host, port)
     bound = await local_host.start()
     print(json.dumps({"ready": "host", "port": bound}), flush=True)

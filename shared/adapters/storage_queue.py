@@ -3,13 +3,13 @@ wrapped with the broker properties a storage queue lacks (message id, session id
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared.adapters.blocking import run_blocking
 from shared.errors import TransientError
 from shared.ports import OutboundMessage
 
@@ -64,14 +64,14 @@ class StorageQueue:
         from azure.core.exceptions import ResourceExistsError
 
         with contextlib.suppress(ResourceExistsError):
-            await asyncio.to_thread(self._client.create_queue)
+            await run_blocking(self._client.create_queue)
         self._created = True
 
     async def send(self, message: OutboundMessage) -> None:
         delay = min(MAX_VISIBILITY_SECONDS, round(message.delay_seconds)) or None
         try:
             await self._ensure()
-            await asyncio.to_thread(self._client.send_message, encode_envelope(message), visibility_timeout=delay)
+            await run_blocking(self._client.send_message, encode_envelope(message), visibility_timeout=delay)
         except Exception as error:
             raise TransientError(f"storage queue send failed: {type(error).__name__}") from error
 

@@ -6,7 +6,6 @@ Row keys are Square ids; Table Storage forbids / \\ # ? and control characters, 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
@@ -17,6 +16,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
+from shared.adapters.blocking import run_blocking
 from shared.errors import ConcurrencyError
 from shared.ports import FailureRecord, LedgerRow
 
@@ -161,28 +161,28 @@ class TableStateStore:
         self._table("cursors").upsert_entity(entity, mode=UpdateMode.REPLACE)
 
     async def get_cursor(self, name: str) -> str | None:
-        return await asyncio.to_thread(self._get_cursor, name)
+        return await run_blocking(self._get_cursor, name)
 
     async def set_cursor(self, name: str, value: str) -> None:
-        await asyncio.to_thread(self._set_cursor, name, value)
+        await run_blocking(self._set_cursor, name, value)
 
     async def get_ledger(self, kind: str, square_id: str) -> LedgerRow | None:
-        return await asyncio.to_thread(self._get_ledger, kind, square_id)
+        return await run_blocking(self._get_ledger, kind, square_id)
 
     async def save_ledger(self, row: LedgerRow) -> LedgerRow:
-        return await asyncio.to_thread(self._save_ledger, row)
+        return await run_blocking(self._save_ledger, row)
 
     async def record_failure(self, failure: FailureRecord) -> None:
-        await asyncio.to_thread(self._record_failure, failure)
+        await run_blocking(self._record_failure, failure)
 
     async def resolve_failure(self, flow: str, record_id: str, note: str) -> None:
-        await asyncio.to_thread(self._resolve_failure, flow, record_id, note)
+        await run_blocking(self._resolve_failure, flow, record_id, note)
 
     async def list_failures(self, flow: str | None = None) -> list[FailureRecord]:
-        return await asyncio.to_thread(self._list_failures, flow)
+        return await run_blocking(self._list_failures, flow)
 
     async def list_ledger(self, kind: str) -> list[LedgerRow]:
-        return await asyncio.to_thread(self._list_ledger, kind)
+        return await run_blocking(self._list_ledger, kind)
 
 
 def table_state_store(connection_string: str, endpoint: str, client_id: str, prefix: str) -> TableStateStore:

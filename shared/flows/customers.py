@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from shared.errors import FieldProblem, InvalidDataError, NeedsReviewError
 from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext, Outcome
-from shared.flows.matching import MatchKind, choose_match, email_filter, phone_filter
+from shared.flows.matching import MATCH_COLUMNS, MatchKind, choose_match, match_filter, split_candidates
 from shared.flows.merge import merge_customers
 from shared.gate import Decision, decide
 from shared.ledger import Stamp, claim, commit
@@ -97,17 +97,21 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
 
 
 async def _match(customer: SquareCustomer, plan: cm.ContactPlan, ctx: FlowContext) -> str | None:
-    """Contact id to link (None: create by upsert). Key first, then email, then phone."""
-    select = ["contactid", ctx.columns.square_id]
-    existing = await ctx.dataverse.get_by_key(cm.CONTACTS, {ctx.columns.square_id: customer.id}, select)
-    if existing is not None:
+    """Contact id to link (None: the upsert by key creates or updates). Key, then email, then phone,
+    all answered by a single query."""
+    key_column = ctx.columns.square_id
+    rules = {
+        "key_column": key_column,
+        "square_id": customer.id,
+        "email_key": plan.email_key,
+        "phone_e164": plan.phone_e164,
+    }
+    rows = await ctx.dataverse.query(cm.CONTACTS, match_filter(**rules), [*MATCH_COLUMNS, key_column])
+    candidates = split_candidates(rows, **rules)
+    if candidates.keyed:
         return None  # already keyed: the upsert by key updates it
-    by_email = await ctx.dataverse.query(cm.CONTACTS, email_filter(plan.email_key), select) if plan.email_key else []
-    by_phone: list[dict[str, Any]] = []
-    if not by_email and plan.phone_e164:
-        by_phone = await ctx.dataverse.query(cm.CONTACTS, phone_filter(plan.phone_e164), select)
     decision = choose_match(
-        square_id=customer.id, key_column=ctx.columns.square_id, by_email=by_email, by_phone=by_phone
+        square_id=customer.id, key_column=key_column, by_email=candidates.by_email, by_phone=candidates.by_phone
     )
     if decision.kind is MatchKind.REVIEW:
         raise NeedsReviewError(

@@ -54,11 +54,42 @@ def odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def email_filter(email_key: str) -> str:
-    # Dataverse string comparison is case-insensitive, so the case-folded key finds any casing.
-    return f"emailaddress1 eq {odata_string(email_key)} and statecode eq 0"
+MATCH_COLUMNS = ("contactid", "statecode", "emailaddress1", "mobilephone", "telephone1")
 
 
-def phone_filter(phone_e164: str) -> str:
-    literal = odata_string(phone_e164)
-    return f"(mobilephone eq {literal} or telephone1 eq {literal}) and statecode eq 0"
+def match_filter(*, key_column: str, square_id: str, email_key: str | None, phone_e164: str | None) -> str:
+    """One query for all three rules: keyed by this Square id (any state), or an active contact with the
+    email or the E.164 phone. Dataverse string comparison is case-insensitive, so the case-folded email
+    finds any casing."""
+    contact_rules = []
+    if email_key:
+        contact_rules.append(f"emailaddress1 eq {odata_string(email_key)}")
+    if phone_e164:
+        literal = odata_string(phone_e164)
+        contact_rules.append(f"mobilephone eq {literal} or telephone1 eq {literal}")
+    by_key = f"{key_column} eq {odata_string(square_id)}"
+    if not contact_rules:
+        return by_key
+    return f"{by_key} or (({' or '.join(contact_rules)}) and statecode eq 0)"
+
+
+@dataclass(frozen=True)
+class Candidates:
+    keyed: tuple[dict[str, Any], ...]
+    by_email: tuple[dict[str, Any], ...]
+    by_phone: tuple[dict[str, Any], ...]
+
+
+def split_candidates(
+    rows: Sequence[dict[str, Any]], *, key_column: str, square_id: str, email_key: str | None, phone_e164: str | None
+) -> Candidates:
+    """Sort the one query's rows back into the three rules (a row may meet more than one)."""
+    keyed = tuple(row for row in rows if row.get(key_column) == square_id)
+    active = [row for row in rows if row.get("statecode", 0) == 0]
+    by_email = tuple(
+        row for row in active if email_key and str(row.get("emailaddress1") or "").strip().casefold() == email_key
+    )
+    by_phone = tuple(
+        row for row in active if phone_e164 and phone_e164 in (row.get("mobilephone"), row.get("telephone1"))
+    )
+    return Candidates(keyed, by_email, by_phone)

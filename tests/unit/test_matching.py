@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from shared.flows.matching import MatchKind, choose_match, email_filter, odata_string, phone_filter
+from devstack.dataverse_emulator.odata_filter import parse_filter
+from shared.flows.matching import MatchKind, choose_match, match_filter, odata_string, split_candidates
 
 KEY = "tb_squarecustomerid"
 
@@ -38,7 +39,32 @@ def test_contacts_linked_to_another_square_customer_are_not_candidates() -> None
     assert only_others.kind is MatchKind.CREATE
 
 
-def test_filters_quote_values() -> None:
-    assert odata_string("o'brien@example.com") == "'o''brien@example.com'"
-    assert email_filter("a@b.com") == "emailaddress1 eq 'a@b.com' and statecode eq 0"
-    assert "mobilephone eq '+15551234567' or telephone1 eq '+15551234567'" in phone_filter("+15551234567")
+def test_one_query_answers_key_email_and_phone() -> None:
+    text = match_filter(key_column=KEY, square_id="S1", email_key="o'brien@example.com", phone_e164="+15551234567")
+    assert text == (
+        "tb_squarecustomerid eq 'S1' or ((emailaddress1 eq 'o''brien@example.com' or mobilephone eq '+15551234567' "
+        "or telephone1 eq '+15551234567') and statecode eq 0)"
+    )
+    rows = [
+        {"contactid": "keyed", KEY: "S1", "statecode": 1},
+        {"contactid": "mail", KEY: None, "statecode": 0, "emailaddress1": "O'Brien@Example.com"},
+        {"contactid": "phone", KEY: None, "statecode": 0, "telephone1": "+15551234567"},
+        {"contactid": "old", KEY: None, "statecode": 1, "emailaddress1": "o'brien@example.com"},
+        {"contactid": "other", KEY: None, "statecode": 0, "emailaddress1": "someone@example.com"},
+    ]
+    matching = [row for row in rows if parse_filter(text)(row)]
+    assert [row["contactid"] for row in matching] == ["keyed", "mail", "phone"]
+    found = split_candidates(
+        matching, key_column=KEY, square_id="S1", email_key="o'brien@example.com", phone_e164="+15551234567"
+    )
+    assert [r["contactid"] for r in found.keyed] == ["keyed"]
+    assert [r["contactid"] for r in found.by_email] == ["mail"] and [r["contactid"] for r in found.by_phone] == [
+        "phone"
+    ]
+
+
+def test_without_email_or_phone_only_the_key_is_asked() -> None:
+    assert (
+        match_filter(key_column=KEY, square_id="S1", email_key=None, phone_e164=None) == "tb_squarecustomerid eq 'S1'"
+    )
+    assert odata_string("a'b") == "'a''b'"
