@@ -57,17 +57,27 @@ def odata_string(value: str) -> str:
 MATCH_COLUMNS = ("contactid", "statecode", "emailaddress1", "mobilephone", "telephone1")
 
 
-def match_filter(*, key_column: str, square_id: str, email_key: str | None, phone_e164: str | None) -> str:
+@dataclass(frozen=True)
+class MatchKeys:
+    """What identifies one Square customer in the CRM."""
+
+    key_column: str
+    square_id: str
+    email_key: str | None
+    phone_e164: str | None
+
+
+def match_filter(keys: MatchKeys) -> str:
     """One query for all three rules: keyed by this Square id (any state), or an active contact with the
     email or the E.164 phone. Dataverse string comparison is case-insensitive, so the case-folded email
     finds any casing."""
     contact_rules = []
-    if email_key:
-        contact_rules.append(f"emailaddress1 eq {odata_string(email_key)}")
-    if phone_e164:
-        literal = odata_string(phone_e164)
+    if keys.email_key:
+        contact_rules.append(f"emailaddress1 eq {odata_string(keys.email_key)}")
+    if keys.phone_e164:
+        literal = odata_string(keys.phone_e164)
         contact_rules.append(f"mobilephone eq {literal} or telephone1 eq {literal}")
-    by_key = f"{key_column} eq {odata_string(square_id)}"
+    by_key = f"{keys.key_column} eq {odata_string(keys.square_id)}"
     if not contact_rules:
         return by_key
     return f"{by_key} or (({' or '.join(contact_rules)}) and statecode eq 0)"
