@@ -10,7 +10,14 @@ from pydantic import ValidationError
 from shared.errors import FieldProblem, InvalidDataError, NeedsReviewError
 from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext, Outcome
-from shared.flows.matching import MATCH_COLUMNS, MatchKind, choose_match, match_filter, split_candidates
+from shared.flows.matching import (
+    MATCH_COLUMNS,
+    MatchKeys,
+    MatchKind,
+    choose_match,
+    match_filter,
+    split_candidates,
+)
 from shared.flows.merge import merge_customers
 from shared.gate import Decision, decide
 from shared.ledger import Stamp, claim, commit
@@ -100,14 +107,9 @@ async def _match(customer: SquareCustomer, plan: cm.ContactPlan, ctx: FlowContex
     """Contact id to link (None: the upsert by key creates or updates). Key, then email, then phone,
     all answered by a single query."""
     key_column = ctx.columns.square_id
-    rules = {
-        "key_column": key_column,
-        "square_id": customer.id,
-        "email_key": plan.email_key,
-        "phone_e164": plan.phone_e164,
-    }
-    rows = await ctx.dataverse.query(cm.CONTACTS, match_filter(**rules), [*MATCH_COLUMNS, key_column])
-    candidates = split_candidates(rows, **rules)
+    keys = MatchKeys(key_column, customer.id, plan.email_key, plan.phone_e164)
+    rows = await ctx.dataverse.query(cm.CONTACTS, match_filter(keys), [*MATCH_COLUMNS, key_column])
+    candidates = split_candidates(rows, keys)
     if candidates.keyed:
         return None  # already keyed: the upsert by key updates it
     decision = choose_match(

@@ -90,16 +90,11 @@ class Candidates:
     by_phone: tuple[dict[str, Any], ...]
 
 
-def split_candidates(
-    rows: Sequence[dict[str, Any]], *, key_column: str, square_id: str, email_key: str | None, phone_e164: str | None
-) -> Candidates:
+def split_candidates(rows: Sequence[dict[str, Any]], keys: MatchKeys) -> Candidates:
     """Sort the one query's rows back into the three rules (a row may meet more than one)."""
-    keyed = tuple(row for row in rows if row.get(key_column) == square_id)
+    keyed = tuple(row for row in rows if row.get(keys.key_column) == keys.square_id)
     active = [row for row in rows if row.get("statecode", 0) == 0]
-    by_email = tuple(
-        row for row in active if email_key and str(row.get("emailaddress1") or "").strip().casefold() == email_key
-    )
-    by_phone = tuple(
-        row for row in active if phone_e164 and phone_e164 in (row.get("mobilephone"), row.get("telephone1"))
-    )
+    email, phone = keys.email_key, keys.phone_e164
+    by_email = tuple(row for row in active if email and str(row.get("emailaddress1") or "").strip().casefold() == email)
+    by_phone = tuple(row for row in active if phone and phone in (row.get("mobilephone"), row.get("telephone1")))
     return Candidates(keyed, by_email, by_phone)

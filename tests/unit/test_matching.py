@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from devstack.dataverse_emulator.odata_filter import parse_filter
-from shared.flows.matching import MatchKind, choose_match, match_filter, odata_string, split_candidates
+from shared.flows.matching import MatchKeys, MatchKind, choose_match, match_filter, odata_string, split_candidates
 
 KEY = "tb_squarecustomerid"
 
@@ -40,7 +40,8 @@ def test_contacts_linked_to_another_square_customer_are_not_candidates() -> None
 
 
 def test_one_query_answers_key_email_and_phone() -> None:
-    text = match_filter(key_column=KEY, square_id="S1", email_key="o'brien@example.com", phone_e164="+15551234567")
+    keys = MatchKeys(KEY, "S1", "o'brien@example.com", "+15551234567")
+    text = match_filter(keys)
     assert text == (
         "tb_squarecustomerid eq 'S1' or ((emailaddress1 eq 'o''brien@example.com' or mobilephone eq '+15551234567' "
         "or telephone1 eq '+15551234567') and statecode eq 0)"
@@ -54,17 +55,12 @@ def test_one_query_answers_key_email_and_phone() -> None:
     ]
     matching = [row for row in rows if parse_filter(text)(row)]
     assert [row["contactid"] for row in matching] == ["keyed", "mail", "phone"]
-    found = split_candidates(
-        matching, key_column=KEY, square_id="S1", email_key="o'brien@example.com", phone_e164="+15551234567"
-    )
+    found = split_candidates(matching, keys)
     assert [r["contactid"] for r in found.keyed] == ["keyed"]
-    assert [r["contactid"] for r in found.by_email] == ["mail"] and [r["contactid"] for r in found.by_phone] == [
-        "phone"
-    ]
+    assert [r["contactid"] for r in found.by_email] == ["mail"]
+    assert [r["contactid"] for r in found.by_phone] == ["phone"]
 
 
 def test_without_email_or_phone_only_the_key_is_asked() -> None:
-    assert (
-        match_filter(key_column=KEY, square_id="S1", email_key=None, phone_e164=None) == "tb_squarecustomerid eq 'S1'"
-    )
+    assert match_filter(MatchKeys(KEY, "S1", None, None)) == "tb_squarecustomerid eq 'S1'"
     assert odata_string("a'b") == "'a''b'"
