@@ -109,8 +109,9 @@ async def reconcile() -> ReconcileReport:
 
     backend = _backend_parts()
     ctx = backend.worker.ctx
-    lag = timedelta(seconds=float(os.environ.get("RECONCILE_LAG_SECONDS", "300")))
-    lookback = timedelta(hours=float(os.environ.get("RECONCILE_FIRST_LOOKBACK_HOURS", "24")))
+    sync = backend.settings.sync
+    lag = timedelta(seconds=sync.reconcile_lag_seconds)
+    lookback = timedelta(hours=sync.reconcile_first_lookback_hours)
     return await reconcile_customers(
         square=ctx.square,
         state=ctx.state,

@@ -137,6 +137,8 @@ class DataverseSettings:
 class SyncSettings:
     prefix: str
     default_phone_region: str
+    reconcile_lag_seconds: float = 300.0
+    reconcile_first_lookback_hours: float = 24.0
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,12 @@ def _sync(r: _Reader) -> SyncSettings:
     region = r.optional("DEFAULT_PHONE_REGION", "US")
     if len(region) != 2 or not region.isalpha():
         r.problems.append("DEFAULT_PHONE_REGION: must be a two-letter ISO country code")
-    return SyncSettings(prefix=prefix, default_phone_region=region.upper())
+    return SyncSettings(
+        prefix=prefix,
+        default_phone_region=region.upper(),
+        reconcile_lag_seconds=r.number("RECONCILE_LAG_SECONDS", 300.0, float, 0, 86400),
+        reconcile_first_lookback_hours=r.number("RECONCILE_FIRST_LOOKBACK_HOURS", 24.0, float, 0, 24 * 365),
+    )
 
 
 @dataclass(frozen=True)

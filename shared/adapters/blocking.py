@@ -20,7 +20,8 @@ _executor: ThreadPoolExecutor | None = None
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        workers = int(os.environ.get("TILLBRIDGE_IO_THREADS", "32"))
+        text = os.environ.get("TILLBRIDGE_IO_THREADS", "32")
+        workers = int(text) if text.isdigit() and 0 < int(text) <= 256 else 32
         _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tillbridge-io")
     return _executor
 

@@ -1,0 +1,61 @@
+# Tillbridge — every target sets up what it needs (virtualenv, pip packages, Azurite via npm) first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: demo test serve host azurite setup lint typecheck unit contract integration e2e bench clean
+
+demo: setup            ## run the customer scenario on the local stack and print what reached the CRM
+	$(PY) -m devstack.demo
+
+test: setup            ## every test: lint, types, unit, contract, integration, end-to-end
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -p no:cacheprovider
+
+serve: setup           ## start Azurite, both emulators and the host, and keep them serving
+	$(PY) -m devstack.serve_stack
+
+host: setup            ## the local function host alone, on 127.0.0.1:7071, with local.settings.json
+	$(PY) -m devstack.host --port 7071
+
+azurite: setup         ## Azurite alone on its default ports (for `make host` or `func start`)
+	node_modules/.bin/azurite --silent --inMemoryPersistence --skipApiVersionCheck --loose --disableTelemetry
+
+bench: setup           ## benchmark figures (see bench/RESULTS.md)
+	$(PY) -m bench.bench_customers
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(PY) -m pytest -p no:cacheprovider tests/unit
+
+contract: setup
+	$(PY) -m pytest -p no:cacheprovider tests/contract
+
+integration: setup
+	$(PY) -m pytest -p no:cacheprovider tests/integration tests/e2e
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version' 
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18+ (apt-get install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+clean:
+	rm -rf $(VENV) node_modules artifacts .mypy_cache .ruff_cache
