@@ -21,17 +21,22 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     return runner, int(bound)
 
 
+async def announce_and_wait(name: str, port: int) -> None:
+    """Print the one JSON line the stack orchestrator waits for, then wait for SIGTERM or SIGINT."""
+    print(json.dumps({"ready": name, "port": port}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 def serve_forever(app: web.Application, host: str, port: int, name: str) -> None:
-    """Serve until SIGTERM/SIGINT; print one JSON line with the port once listening."""
+    """Serve until SIGTERM/SIGINT, announcing the bound port once listening."""
 
     async def main() -> None:
         runner, bound = await start_site(app, host, port)
-        print(json.dumps({"ready": name, "port": bound}), flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await announce_and_wait(name, bound)
         await runner.cleanup()
 
     asyncio.run(main())

@@ -69,6 +69,7 @@ class StackOptions:
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     start_host: bool = True
+    host_log_level: str = "INFO"
 
 
 @dataclass
@@ -220,7 +221,9 @@ class Stack:
     def start_host(self) -> None:
         port = int(self.urls["host"].rsplit(":", 1)[1])
         process = self._spawn(
-            "host", [sys.executable, "-m", "devstack.host", "--port", str(port), "--log-level", "WARNING"], self.env
+            "host",
+            [sys.executable, "-m", "devstack.host", "--port", str(port), "--log-level", self.options.host_log_level],
+            self.env,
         )
         self._announced_port("host", process, timeout=60)
 

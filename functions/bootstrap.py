@@ -16,7 +16,7 @@ from shared.config import (
     load_settings,
 )
 from shared.errors import ConfigurationError
-from shared.telemetry import LogMetrics, SystemClock
+from shared.telemetry import LogMetrics, SystemClock, quiet_noisy_loggers
 
 if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start short
     from shared.ingress import WebhookReply
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start sho
 
 CLOCK = SystemClock()
 METRICS = LogMetrics()
+quiet_noisy_loggers()
 
 
 def _build_queue(queue: QueueSettings, storage: StorageSettings | None) -> Queue:

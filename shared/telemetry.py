@@ -9,6 +9,23 @@ from datetime import UTC, datetime
 log = logging.getLogger("tillbridge.metrics")
 
 
+# Libraries that log request URLs at INFO: a Dataverse $filter URL can hold an email address or phone
+# number, so they log at WARNING and above only. Our own logs carry event ids, never raw PII.
+NOISY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "azure",
+    "azure.core.pipeline.policies.http_logging_policy",
+    "uamqp",
+    "azure.servicebus",
+)
+
+
+def quiet_noisy_loggers() -> None:
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -7,7 +7,6 @@ import inspect
 import json
 import logging
 import os
-import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from devstack.host.http import http_routes, make_handler
 from devstack.host.loader import load_app, resolve
 from devstack.host.queues import QueueOptions, QueuePoller
 from devstack.host.timers import TimerRunner
-from devstack.serve import start_site
+from devstack.serve import announce_and_wait, start_site
 from shared.config import merged_environment, read_local_settings
 
 log = logging.getLogger("devstack.host")
@@ -120,10 +119,5 @@ async def serve(project_dir: Path, host: str, port: int) -> None:
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="host-io"))
     local_host = LocalHost(project_dir, host, port)
     bound = await local_host.start()
-    print(json.dumps({"ready": "host", "port": bound}), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await announce_and_wait("host", bound)
     await local_host.stop()

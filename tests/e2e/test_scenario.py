@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -35,3 +36,21 @@ def test_customer_scenario_reaches_the_crm_exactly(stack: Stack) -> None:
     assert result.crm["active_linked"] == live_synced, report
     assert result.crm["merged"] == plan.merges
     assert result.delivery["duplicates_sent"] > 0 and len(result.latencies) > 0
+
+
+def test_host_logs_carry_no_email_or_phone(stack: Stack) -> None:
+    """Runs after the scenario (module order): every email and phone Square holds is absent from the logs."""
+    state = stack.client("square").get("/_control/customers").json()
+    assert state["customers"], "the scenario must have run first"
+    values: set[str] = set()
+    for customer in state["customers"]:
+        if customer.get("email_address"):
+            values.add(customer["email_address"].strip().lower())
+        if customer.get("phone_number"):
+            values.add(customer["phone_number"].lower())
+            values.add("".join(ch for ch in customer["phone_number"] if ch.isdigit())[-10:])  # national digits
+    raw = (ARTIFACTS / "stack-logs" / "e2e" / "host.log").read_text(encoding="utf-8")
+    log_text = (raw + "\n" + unquote(raw)).lower()  # URLs in logs are percent-encoded
+    assert "event" in log_text  # the host logged at INFO: there was something to scan
+    leaked = sorted(value for value in values if value and value in log_text)
+    assert leaked == [], f"PII in the host log: {leaked[:5]}"
