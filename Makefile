@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+VENV_INFRA := .venv-infra
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
@@ -43,13 +44,19 @@ contract: setup
 integration: setup
 	$(PY) -m pytest -p no:cacheprovider tests/integration tests/e2e
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(VENV_INFRA)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version' 
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+$(VENV_INFRA)/.installed: requirements-infra.txt
+	@test -x $(VENV_INFRA)/bin/python || $(PYTHON) -m venv $(VENV_INFRA)
+	$(VENV_INFRA)/bin/python -m pip install --quiet -r requirements-infra.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -58,4 +65,4 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 clean:
-	rm -rf $(VENV) node_modules artifacts .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_INFRA) node_modules artifacts .mypy_cache .ruff_cache

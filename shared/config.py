@@ -282,6 +282,15 @@ def load_ingress_settings(env: Mapping[str, str]) -> IngressSettings:
     return _load(env, _ingress)
 
 
+def load_dataverse_settings(env: Mapping[str, str]) -> tuple[DataverseSettings, SyncSettings]:
+    """What the schema and access commands need."""
+    return _load(env, lambda r: (_dataverse(r), _sync(r)))
+
+
+def load_square_settings(env: Mapping[str, str]) -> SquareSettings:
+    return _load(env, _square)
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Every setting, or one ConfigurationError listing every bad one."""
     return _load(env, _all)

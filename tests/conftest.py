@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,14 @@ from typing import Any
 import pytest
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "square_examples"
+
+
+@functools.cache
+def app_functions() -> list[Any]:
+    """`app.get_functions()` may be called once per app object (azure-functions raises on a second call)."""
+    import function_app
+
+    return list(function_app.app.get_functions())
 
 
 def example(name: str) -> Any:

@@ -14,6 +14,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7072)
     parser.add_argument("--token", required=True)
     parser.add_argument("--prefix", default="tb")
+    parser.add_argument("--bare-schema", action="store_true", help="contact without Tillbridge's columns and keys")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--jitter-ms", type=float, default=0.0)
     parser.add_argument("--requests-per-window", type=int, default=6000)
@@ -28,7 +29,10 @@ def main() -> None:
         jitter_ms=args.jitter_ms,
     )
     serve_forever(
-        create_app(Emulator(token=args.token, prefix=args.prefix, limits=limits)), "127.0.0.1", args.port, "dataverse"
+        create_app(Emulator(token=args.token, prefix=args.prefix, bare=args.bare_schema, limits=limits)),
+        "127.0.0.1",
+        args.port,
+        "dataverse",
     )
 
 

@@ -64,6 +64,12 @@ async def _route(handlers: Handlers, request: web.Request, tail: str) -> web.Res
         )
     if tail == "Merge" and request.method == "POST":
         return await handlers.merge(request)
+    if em.metadata.handles(tail):
+        body = await request.json() if request.can_read_body else None
+        status, document, headers = em.metadata.handle(request.method, tail, body, handlers.base(request))
+        if document is None:
+            return web.Response(status=status, headers=headers)
+        return web.json_response(document, status=status, headers=headers)
     match = _SEGMENT.match(tail)
     if match is None:
         raise DataverseFault(404, "0x8006088a", f"Resource not found for the segment '{tail}'.")
@@ -182,6 +188,16 @@ async def control_limits(request: web.Request) -> web.Response:
     return web.json_response(asdict(em.limits))
 
 
+async def control_metadata(request: web.Request) -> web.Response:
+    em = request.app[EMULATOR_KEY]
+    settings = await request.json()
+    em.metadata.writes_allowed = bool(settings.get("writes_allowed", em.metadata.writes_allowed))
+    em.metadata.activation_seconds = float(settings.get("activation_seconds", em.metadata.activation_seconds))
+    return web.json_response(
+        {"writes_allowed": em.metadata.writes_allowed, "activation_seconds": em.metadata.activation_seconds}
+    )
+
+
 async def control_reset(request: web.Request) -> web.Response:
     em = request.app[EMULATOR_KEY]
     em.reset()
@@ -198,4 +214,5 @@ def create_app(emulator: Emulator) -> web.Application:
     app.router.add_route("*", "/_control/faults", control_faults)
     app.router.add_route("*", "/_control/limits", control_limits)
     app.router.add_post("/_control/reset", control_reset)
+    app.router.add_post("/_control/metadata", control_metadata)
     return app

@@ -11,8 +11,9 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from devstack.dataverse_emulator.metadata import Metadata
 from devstack.dataverse_emulator.odata_filter import FilterError, parse_filter
-from devstack.dataverse_emulator.store import DataverseFault, Store, Table, contact_table
+from devstack.dataverse_emulator.store import DataverseFault, Store, Table, bare_contact_table, contact_table
 
 API = "/api/data/v9.2/"
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$")
@@ -47,8 +48,10 @@ class Fault:
 class Emulator:
     token: str
     prefix: str = "tb"
+    bare: bool = False
     limits: Limits = field(default_factory=Limits)
     store: Store = field(init=False)
+    metadata: Metadata = field(init=False)
     faults: list[Fault] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
     writes_applied: int = 0
@@ -59,7 +62,8 @@ class Emulator:
         self.reset()
 
     def reset(self) -> None:
-        self.store = Store([contact_table(self.prefix)])
+        self.store = Store([bare_contact_table() if self.bare else contact_table(self.prefix)])
+        self.metadata = Metadata(self.store)
         self.faults.clear()
         self.stats.clear()
         self._window.clear()

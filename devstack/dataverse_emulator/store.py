@@ -32,6 +32,36 @@ class TableDef:
 SYSTEM_COLUMNS = {"statecode": None, "statuscode": None, "createdon": None, "modifiedon": None, "versionnumber": None}
 
 
+STANDARD_CONTACT_COLUMNS: dict[str, int | None] = {
+    "firstname": 50,
+    "lastname": 50,
+    "middlename": 50,
+    "nickname": 100,
+    "fullname": 160,
+    "emailaddress1": 100,
+    "emailaddress2": 100,
+    "mobilephone": 50,
+    "telephone1": 50,
+    "address1_line1": 250,
+    "address1_line2": 250,
+    "address1_line3": 250,
+    "address1_city": 80,
+    "address1_stateorprovince": 50,
+    "address1_postalcode": 20,
+    "address1_country": 80,
+    "birthdate": None,
+    "description": 2000,
+    "donotbulkemail": None,
+    "merged": None,
+    "_masterid_value": None,
+}
+
+
+def bare_contact_table() -> TableDef:
+    """contact as a new environment has it: no Tillbridge columns or keys (for `tillbridge schema apply`)."""
+    return TableDef("contact", "contacts", {**STANDARD_CONTACT_COLUMNS, **SYSTEM_COLUMNS})
+
+
 def contact_table(prefix: str) -> TableDef:
     columns: dict[str, int | None] = {
         "firstname": 50,

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from devstack.square_emulator import subscriptions
 from devstack.square_emulator.customers import EDITABLE, CustomerBook
 from devstack.square_emulator.delivery import Deliverer, DeliveryConfig
 from shared.gate import parse_time
@@ -283,6 +284,7 @@ def create_app(token: str, delivery: DeliveryConfig, seed: int = 7) -> web.Appli
     app.router.add_get("/v2/customers/{customer_id}", retrieve_customer)
     app.router.add_put("/v2/customers/{customer_id}", update_customer)
     app.router.add_delete("/v2/customers/{customer_id}", delete_customer)
+    subscriptions.add_routes(app)
     app.router.add_post("/_control/customers", control_create)
     app.router.add_get("/_control/customers", control_state)
     app.router.add_patch("/_control/customers/{customer_id}", control_update)

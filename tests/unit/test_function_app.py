@@ -10,13 +10,12 @@ import azure.functions as func
 import pytest
 
 from functions import bootstrap
+from tests.conftest import app_functions
 
 
 @pytest.fixture(scope="module")
 def functions() -> dict[str, object]:
-    import function_app
-
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    return {f.get_function_name(): f for f in app_functions()}
 
 
 @pytest.fixture

@@ -1,0 +1,144 @@
+"""The metadata Web API calls `tillbridge schema apply` makes: read an entity, read/create attributes,
+read/create alternate keys (Pending → Active after a configurable delay, Failed on duplicate values)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from devstack.dataverse_emulator.store import DataverseFault, Store, Table
+
+_ENTITY = re.compile(
+    r"^EntityDefinitions\(LogicalName='(?P<entity>\w+)'\)(?:/(?P<kind>Attributes|Keys)(?:\(LogicalName='(?P<name>\w+)'\))?)?$"
+)
+
+
+@dataclass
+class PendingKey:
+    schema_name: str
+    columns: tuple[str, ...]
+    created: float
+    metadata_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    status: str = "Pending"
+
+
+@dataclass
+class Metadata:
+    store: Store
+    activation_seconds: float = 0.3
+    writes_allowed: bool = True
+    keys: dict[str, dict[str, PendingKey]] = field(default_factory=dict)
+
+    def handles(self, tail: str) -> bool:
+        return _ENTITY.match(tail) is not None
+
+    def handle(self, method: str, tail: str, body: dict[str, Any] | None, base: str) -> tuple[int, Any, dict[str, str]]:
+        match = _ENTITY.match(tail)
+        assert match is not None
+        table = self.store.by_logical.get(match.group("entity"))
+        if table is None:
+            raise DataverseFault(404, "0x80040217", f"Could not find entity with LogicalName = {match.group('entity')}")
+        kind, name = match.group("kind"), match.group("name")
+        if method != "GET" and not self.writes_allowed:
+            raise DataverseFault(403, "0x80040220", "Principal user is missing prvCreateAttribute privilege.")
+        if kind is None:
+            return (
+                200,
+                {
+                    "LogicalName": table.definition.logical_name,
+                    "EntitySetName": table.definition.entity_set,
+                    "MetadataId": str(uuid.uuid5(uuid.NAMESPACE_URL, table.definition.logical_name)),
+                },
+                {},
+            )
+        if kind == "Attributes":
+            return self._attributes(method, table, name, body, base)
+        return self._keys(method, table, body, base)
+
+    def _attributes(
+        self, method: str, table: Table, name: str | None, body: dict[str, Any] | None, base: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        if method == "GET" and name:
+            if name not in table.definition.columns:
+                raise DataverseFault(404, "0x80040217", f"Could not find attribute with LogicalName = {name}")
+            return 200, {"LogicalName": name, "MaxLength": table.definition.columns[name]}, {}
+        if method == "POST" and body is not None:
+            if body.get("@odata.type") != "Microsoft.Dynamics.CRM.StringAttributeMetadata" or "SchemaName" not in body:
+                raise DataverseFault(
+                    400, "0x80040203", "Only StringAttributeMetadata with a SchemaName is supported here."
+                )
+            logical = str(body["SchemaName"]).lower()
+            if logical in table.definition.columns:
+                raise DataverseFault(
+                    400, "0x80044363", f"An attribute with the specified name {logical} already exists."
+                )
+            table.definition.columns[logical] = int(body.get("MaxLength", 100))
+            entity_id = (
+                f"{base}EntityDefinitions(LogicalName='{table.definition.logical_name}')/Attributes({uuid.uuid4()})"
+            )
+            return 204, None, {"OData-EntityId": entity_id}
+        raise DataverseFault(405, "0x80060888", f"{method} is not supported on attributes here.")
+
+    def _key_rows(self, table: Table) -> list[dict[str, Any]]:
+        rows = []
+        for logical, key in self.keys.get(table.definition.logical_name, {}).items():
+            self._settle(table, logical, key)
+            rows.append(
+                {
+                    "SchemaName": key.schema_name,
+                    "LogicalName": logical,
+                    "KeyAttributes": list(key.columns),
+                    "EntityKeyIndexStatus": key.status,
+                    "MetadataId": key.metadata_id,
+                }
+            )
+        for logical, columns in table.definition.keys.items():
+            if logical not in self.keys.get(table.definition.logical_name, {}):
+                rows.append(
+                    {
+                        "SchemaName": logical,
+                        "LogicalName": logical,
+                        "KeyAttributes": list(columns),
+                        "EntityKeyIndexStatus": "Active",
+                    }
+                )
+        return rows
+
+    def _settle(self, table: Table, logical: str, key: PendingKey) -> None:
+        """The index job: after the delay the key becomes Active, or Failed when values are duplicated."""
+        if key.status != "Pending" or time.monotonic() - key.created < self.activation_seconds:
+            return
+        values = [tuple(row.get(c) for c in key.columns) for row in table.rows.values()]
+        present = [v for v in values if all(x is not None for x in v)]
+        if len(present) != len(set(present)):
+            key.status = "Failed"
+            return
+        key.status = "Active"
+        table.definition.keys[logical] = key.columns
+
+    def _keys(
+        self, method: str, table: Table, body: dict[str, Any] | None, base: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        if method == "GET":
+            return 200, {"value": self._key_rows(table)}, {}
+        if method == "POST" and body is not None:
+            columns = tuple(str(c).lower() for c in body.get("KeyAttributes", []))
+            missing = [c for c in columns if c not in table.definition.columns]
+            if not columns or missing:
+                raise DataverseFault(400, "0x80040203", f"Key attributes do not exist: {missing or 'none given'}")
+            logical = str(body.get("SchemaName", "")).lower()
+            existing = self.keys.setdefault(table.definition.logical_name, {})
+            if logical in existing or logical in table.definition.keys:
+                raise DataverseFault(400, "0x80060893", f"An entity key with the name {logical} already exists.")
+            existing[logical] = PendingKey(str(body["SchemaName"]), columns, time.monotonic())
+            return (
+                204,
+                None,
+                {
+                    "OData-EntityId": f"{base}EntityDefinitions(LogicalName='{table.definition.logical_name}')/Keys({existing[logical].metadata_id})"
+                },
+            )
+        raise DataverseFault(405, "0x80060888", f"{method} is not supported on keys here.")

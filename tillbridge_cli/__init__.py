@@ -1,0 +1,1 @@
+"""The `tillbridge` command: operations tooling (schema, webhook registration, Dataverse access)."""
