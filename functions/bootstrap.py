@@ -20,6 +20,8 @@ from shared.telemetry import LogMetrics, SystemClock, quiet_noisy_loggers
 
 if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start short
     from shared.ingress import WebhookReply
+    from shared.ops.api import Reply
+    from shared.ops.service import OpsService
     from shared.ports import Queue
     from shared.reconcile import ReconcileReport
     from shared.worker import Worker
@@ -63,6 +65,7 @@ class _Backend:
 
 
 _ingress: _Ingress | None = None
+_ops: OpsService | None = None
 _backend: _Backend | None = None
 
 
@@ -123,7 +126,34 @@ async def reconcile() -> ReconcileReport:
     )
 
 
+async def ops(method: str, path: str, query: dict[str, str], body: bytes) -> Reply:
+    from shared.ops.api import handle
+
+    return await handle(_ops_service(), method, path, query, body)
+
+
+def _ops_service() -> OpsService:
+    global _ops
+    if _ops is None:
+        from shared.ops.service import OpsService
+        from shared.wiring import queue_stats
+
+        backend = _backend_parts()
+        worker = backend.worker
+        assert worker.traces is not None
+        _ops = OpsService(worker.ctx.state, worker.traces, worker.retry_queue, CLOCK, queue_stats(backend.settings))
+    return _ops
+
+
+async def purge_traces() -> int:
+    backend = _backend_parts()
+    assert backend.worker.traces is not None
+    retention = timedelta(days=backend.settings.sync.trace_retention_days)
+    return await backend.worker.traces.purge(CLOCK.now() - retention)
+
+
 def reset() -> None:
     """Forget built parts (tests and the local host call this after changing settings)."""
-    global _ingress, _backend
+    global _ingress, _backend, _ops
     _ingress = _backend = None
+    _ops = None

@@ -107,6 +107,7 @@ class StorageSettings:
     account_name: str
     table_endpoint: str
     queue_endpoint: str
+    blob_endpoint: str
     client_id: str
     table_prefix: str
 
@@ -139,6 +140,7 @@ class SyncSettings:
     default_phone_region: str
     reconcile_lag_seconds: float = 300.0
     reconcile_first_lookback_hours: float = 24.0
+    trace_retention_days: float = 14.0
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ def _storage(r: _Reader) -> StorageSettings:
     account = r.raw("AzureWebJobsStorage__accountName") or ""
     tables = r.raw("AzureWebJobsStorage__tableServiceUri") or ""
     queues = r.raw("AzureWebJobsStorage__queueServiceUri") or ""
+    blobs = r.raw("AzureWebJobsStorage__blobServiceUri") or ""
     if not connection and not account and not tables:
         r.problems.append("AzureWebJobsStorage: missing (or set AzureWebJobsStorage__accountName)")
     return StorageSettings(
@@ -189,6 +192,7 @@ def _storage(r: _Reader) -> StorageSettings:
         account_name=account,
         table_endpoint=tables or (f"https://{account}.table.core.windows.net" if account else ""),
         queue_endpoint=queues or (f"https://{account}.queue.core.windows.net" if account else ""),
+        blob_endpoint=blobs or (f"https://{account}.blob.core.windows.net" if account else ""),
         client_id=r.optional("AzureWebJobsStorage__clientId", ""),
         table_prefix=r.optional("TILLBRIDGE_TABLE_PREFIX", "tillbridge"),
     )
@@ -237,6 +241,7 @@ def _sync(r: _Reader) -> SyncSettings:
         default_phone_region=region.upper(),
         reconcile_lag_seconds=r.number("RECONCILE_LAG_SECONDS", 300.0, float, 0, 86400),
         reconcile_first_lookback_hours=r.number("RECONCILE_FIRST_LOOKBACK_HOURS", 24.0, float, 0, 24 * 365),
+        trace_retention_days=r.number("TRACE_RETENTION_DAYS", 14.0, float, 0.01, 365),
     )
 
 

@@ -68,6 +68,17 @@ class FailureRecord:
     status: str = "open"  # open | resolved | ignored
 
 
+@dataclass
+class FlowStatus:
+    """Operational state of one flow: paused or running, and when it last wrote to the CRM."""
+
+    flow: str
+    paused: bool = False
+    note: str = ""
+    changed_at: str = ""
+    last_written_at: str = ""
+
+
 class StateStore(Protocol):
     async def get_ledger(self, kind: str, square_id: str) -> LedgerRow | None: ...
 
@@ -79,7 +90,13 @@ class StateStore(Protocol):
         """Create or update the failure row (attempts counted, first_seen kept)."""
         ...
 
-    async def resolve_failure(self, flow: str, record_id: str, note: str) -> None: ...
+    async def resolve_failure(self, flow: str, record_id: str, note: str, status: str = "resolved") -> None: ...
+
+    async def get_failure(self, flow: str, record_id: str) -> FailureRecord | None: ...
+
+    async def get_flow(self, flow: str) -> FlowStatus: ...
+
+    async def save_flow(self, status: FlowStatus) -> None: ...
 
     async def list_failures(self, flow: str | None = None) -> list[FailureRecord]: ...
 

@@ -7,9 +7,11 @@ from shared.adapters.dataverse_http import DataverseClient, make_http_client
 from shared.adapters.rate_gate import gate_for
 from shared.adapters.square_http import SquareClient
 from shared.adapters.table_state import table_state_store
+from shared.adapters.trace_store import trace_store
 from shared.config import Settings
 from shared.flows.context import FlowContext
 from shared.flows.customer_mapping import ContactColumns
+from shared.ops.service import QueueStats
 from shared.ports import Clock, Metrics, Queue
 from shared.worker import RetryPolicy, Worker
 
@@ -42,4 +44,21 @@ def build_worker(settings: Settings, queue: Queue, policy: RetryPolicy, clock: C
         columns=ContactColumns(settings.sync.prefix),
         phone_region=settings.sync.default_phone_region,
     )
-    return Worker(ctx=ctx, retry_queue=queue, policy=policy)
+    traces = trace_store(st.connection_string, st.table_endpoint, st.blob_endpoint, st.client_id, st.table_prefix)
+    return Worker(ctx=ctx, retry_queue=queue, policy=policy, traces=traces)
+
+
+def queue_stats(settings: Settings) -> QueueStats:
+    queue = settings.queue
+    if queue.backend == "storagequeue":
+        from shared.adapters.storage_queue import StorageQueueStats
+
+        return StorageQueueStats(settings.storage.connection_string, queue.events_queue)
+    from shared.adapters.servicebus_queue import ServiceBusQueueStats
+
+    return ServiceBusQueueStats(
+        queue.events_queue,
+        connection=queue.servicebus_connection,
+        namespace=queue.servicebus_namespace,
+        client_id=queue.servicebus_client_id,
+    )

@@ -6,17 +6,21 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
+from shared import tracing
 from shared.errors import InvalidDataError, NeedsReviewError, TerminalError, TransientError
 from shared.flows.context import FlowContext, Outcome
 from shared.flows.customers import sync_customer
 from shared.ingress import outbound
 from shared.models import SyncCommand
 from shared.ports import FailureRecord, LedgerRow, Queue
+from shared.tracing import AttemptTrace, TraceStore
 
 log = logging.getLogger("tillbridge.worker")
 Handler = Callable[[SyncCommand, FlowContext], Awaitable[Outcome]]
@@ -36,11 +40,19 @@ class RetryPolicy:
         return float(max(jittered, retry_after or 0.0))
 
 
+PAUSE_RECHECK_SECONDS = 5.0
+PAUSED_REDELIVERY_SECONDS = 30.0
+WRITE_MARK_SECONDS = 5.0
+
+
 @dataclass
 class Worker:
     ctx: FlowContext
     retry_queue: Queue
     policy: RetryPolicy
+    traces: TraceStore | None = None
+    _paused: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    _write_marks: dict[str, float] = field(default_factory=dict)
 
     async def handle(self, body: bytes, *, delivery_count: int = 1) -> Outcome | None:
         """Process one message. Returns normally when the message may be completed; raises to redeliver."""
@@ -48,10 +60,24 @@ class Worker:
         if command is None:
             return None
         flow, handler = HANDLERS.get(command.entity_kind, ("unknown", None))
+        trace = self._open_trace(command, flow, delivery_count, body)
+        token = tracing.begin(trace)
+        try:
+            return await self._run(command, flow, handler, trace)
+        finally:
+            tracing.end(token)
+            await self._save_trace(trace)
+
+    async def _run(
+        self, command: SyncCommand, flow: str, handler: Handler | None, trace: AttemptTrace
+    ) -> Outcome | None:
         if handler is None:
             await self._fail(
                 command, flow, TerminalError(f"no flow handles {command.entity_kind!r}", reason_code="unroutable")
             )
+            return None
+        if await self._is_paused(flow):
+            await self._hold(command, flow, trace)
             return None
         try:
             outcome = await handler(command, self.ctx)
@@ -61,9 +87,69 @@ class Worker:
         except Exception as error:  # unknown errors are transient: retried later, then recorded
             await self._retry_later(command, flow, error)
             return None
+        trace.outcome = outcome.value
+        trace.step(outcome.value)
         self.ctx.metrics.increment("events_processed", flow=flow, outcome=outcome.value)
+        if outcome in (Outcome.WRITTEN, Outcome.DEACTIVATED, Outcome.MERGED):
+            await self._mark_write(flow)
         log.info("event %s → %s", command.event_id, outcome.value, extra={"correlation_id": command.event_id})
         return outcome
+
+    def _open_trace(self, command: SyncCommand, flow: str, delivery_count: int, body: bytes) -> AttemptTrace:
+        trace = AttemptTrace(
+            flow=flow,
+            record_id=command.entity_id,
+            event_id=command.event_id,
+            event_type=command.event_type,
+            attempt=command.attempt,
+            delivery_count=delivery_count,
+            started_at=self.ctx.clock.now().isoformat(),
+            command_json=body.decode("utf-8", "replace"),
+            clock=self.ctx.clock,
+        )
+        trace.step(
+            "received",
+            event_type=command.event_type,
+            delivery_count=delivery_count,
+            attempt=command.attempt,
+            received_at=command.received_at,
+            message_id=command.message_id,
+        )
+        return trace
+
+    async def _save_trace(self, trace: AttemptTrace) -> None:
+        if self.traces is None:
+            return
+        try:
+            await self.traces.save(trace)
+        except Exception as error:  # a lost trace must never fail the record itself
+            log.warning("trace for event %s not saved: %s", trace.event_id, type(error).__name__)
+
+    async def _is_paused(self, flow: str) -> bool:
+        now = time.monotonic()
+        checked = self._paused.get(flow)
+        if checked is None or now - checked[0] > PAUSE_RECHECK_SECONDS:
+            checked = (now, (await self.ctx.state.get_flow(flow)).paused)
+            self._paused[flow] = checked
+        return checked[1]
+
+    async def _hold(self, command: SyncCommand, flow: str, trace: AttemptTrace) -> None:
+        """A paused flow keeps its messages: each is put back on the queue for later, not counted as an attempt."""
+        held = command.model_copy(update={"message_id": f"{command.event_id}:held:{uuid.uuid4().hex[:12]}"})
+        await self.retry_queue.send(replace(outbound(held), delay_seconds=PAUSED_REDELIVERY_SECONDS))
+        trace.outcome = "paused"
+        trace.step("paused", redelivery_seconds=PAUSED_REDELIVERY_SECONDS)
+        self.ctx.metrics.increment("events_held", flow=flow)
+
+    async def _mark_write(self, flow: str) -> None:
+        """When the flow last wrote to the CRM (for the lag on the health page), at most every few seconds."""
+        now = time.monotonic()
+        if now - self._write_marks.get(flow, 0.0) < WRITE_MARK_SECONDS:
+            return
+        self._write_marks[flow] = now
+        status = await self.ctx.state.get_flow(flow)
+        status.last_written_at = self.ctx.clock.now().isoformat()
+        await self.ctx.state.save_flow(status)
 
     async def _parse(self, body: bytes) -> SyncCommand | None:
         try:
@@ -96,6 +182,15 @@ class Worker:
             update={"attempt": command.attempt + 1, "message_id": f"{command.event_id}:retry:{command.attempt + 1}"}
         )
         self.ctx.metrics.increment("retries_scheduled", flow=flow, reason=type(error).__name__)
+        tracing.step(
+            "retry_scheduled",
+            error=f"{type(error).__name__}: {error}"[:500],
+            delay_seconds=round(delay, 1),
+            next_attempt=command.attempt + 1,
+        )
+        trace = tracing.current()
+        if trace is not None:
+            trace.outcome = "retry_scheduled"
         log.warning(
             "event %s attempt %d failed (%s); retry in %.1fs",
             command.event_id,
@@ -108,9 +203,9 @@ class Worker:
 
     async def _fail(self, command: SyncCommand, flow: str, error: TerminalError) -> None:
         now = self.ctx.clock.now().isoformat()
-        field = None
+        failed_field = None
         if isinstance(error, InvalidDataError):
-            field = ",".join(problem.field for problem in error.problems)
+            failed_field = ",".join(problem.field for problem in error.problems)
         candidates = error.candidates if isinstance(error, NeedsReviewError) else ()
         await self.ctx.state.record_failure(
             FailureRecord(
@@ -120,13 +215,17 @@ class Worker:
                 message=str(error),
                 event_id=command.event_id,
                 event_type=command.event_type,
-                field=field,
+                field=failed_field,
                 candidates=candidates,
                 first_seen=now,
                 last_seen=now,
             )
         )
         await self._flag_ledger(command)
+        tracing.step("failed", reason_code=error.reason_code, field=failed_field, message=str(error)[:500])
+        trace = tracing.current()
+        if trace is not None:
+            trace.outcome = "failed"
         self.ctx.metrics.increment("failures", flow=flow, reason=error.reason_code)
         log.warning(
             "event %s failed: %s", command.event_id, error.reason_code, extra={"correlation_id": command.event_id}

@@ -12,7 +12,7 @@ from devstack.dataverse_emulator.odata_filter import parse_filter
 from shared.errors import ConcurrencyError, TerminalError, TransientError
 from shared.flows.context import FlowContext
 from shared.flows.customer_mapping import ContactColumns
-from shared.ports import FailureRecord, LedgerRow, OutboundMessage, UpsertResult
+from shared.ports import FailureRecord, FlowStatus, LedgerRow, OutboundMessage, UpsertResult
 from shared.telemetry import LogMetrics
 
 
@@ -137,6 +137,7 @@ class FakeState:
     ledger: dict[tuple[str, str], LedgerRow] = field(default_factory=dict)
     failures: dict[tuple[str, str], FailureRecord] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)
+    flows: dict[str, FlowStatus] = field(default_factory=dict)
     fail_saves: list[Exception] = field(default_factory=list)
     _etags: int = 0
 
@@ -162,9 +163,18 @@ class FakeState:
             failure.first_seen = existing.first_seen
         self.failures[(failure.flow, failure.record_id)] = failure
 
-    async def resolve_failure(self, flow: str, record_id: str, note: str) -> None:
+    async def resolve_failure(self, flow: str, record_id: str, note: str, status: str = "resolved") -> None:
         if (flow, record_id) in self.failures:
-            self.failures[(flow, record_id)].status = "resolved"
+            self.failures[(flow, record_id)].status = status
+
+    async def get_failure(self, flow: str, record_id: str) -> FailureRecord | None:
+        return self.failures.get((flow, record_id))
+
+    async def get_flow(self, flow: str) -> FlowStatus:
+        return replace(self.flows.get(flow, FlowStatus(flow)))
+
+    async def save_flow(self, status: FlowStatus) -> None:
+        self.flows[status.flow] = replace(status)
 
     async def list_failures(self, flow: str | None = None) -> list[FailureRecord]:
         return [f for (fl, _), f in self.failures.items() if flow in (None, fl)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -21,12 +22,21 @@ class HttpRoute:
     pattern: re.Pattern[str]
     methods: frozenset[str]
     trigger_arg: str
+    needs_key: bool
+
+
+def key_accepted(request: web.Request, function_key: str) -> bool:
+    """The function key, as the host accepts it: `x-functions-key` header or `code` query parameter."""
+    offered = request.headers.get("x-functions-key") or request.query.get("code") or ""
+    return bool(function_key) and hmac.compare_digest(offered.encode(), function_key.encode())
 
 
 def compile_route(template: str) -> re.Pattern[str]:
     parts = []
     for piece in re.split(r"(\{[^}]+\})", template.strip("/")):
-        if piece.startswith("{") and piece.endswith("}"):
+        if piece.startswith("{*") and piece.endswith("}"):
+            parts.append(f"(?P<{piece[2:-1]}>.*)")  # catch-all, as in Functions route templates
+        elif piece.startswith("{") and piece.endswith("}"):
             name = piece[1:-1].split(":")[0].rstrip("?")
             parts.append(f"(?P<{name}>[^/]+)")
         else:
@@ -43,9 +53,9 @@ def http_routes(functions: list[Any]) -> list[HttpRoute]:
         methods = frozenset(str(getattr(m, "value", m)).upper() for m in (trigger.methods or [])) or frozenset(
             {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
         )
-        routes.append(
-            HttpRoute(function, compile_route(trigger.route or function.get_function_name()), methods, trigger.name)
-        )
+        level = str(getattr(trigger.auth_level, "value", trigger.auth_level) or "function").lower()
+        template = trigger.route or function.get_function_name()
+        routes.append(HttpRoute(function, compile_route(template), methods, trigger.name, level != "anonymous"))
     return routes
 
 
@@ -63,13 +73,17 @@ def _to_aiohttp(response: Any) -> web.Response:
     )
 
 
-def make_handler(routes: list[HttpRoute], invoke: Invoke) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def make_handler(
+    routes: list[HttpRoute], invoke: Invoke, function_key: str
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         tail = request.match_info["tail"]
         for route in routes:
             match = route.pattern.match(tail)
             if match is None:
                 continue
+            if route.needs_key and not key_accepted(request, function_key):
+                return web.Response(status=401)  # as the Functions host: no body, the function never runs
             if request.method not in route.methods:
                 return web.json_response(
                     {"error": {"code": "method_not_allowed", "message": request.method}}, status=405

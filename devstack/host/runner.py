@@ -7,6 +7,7 @@ import inspect
 import json
 import logging
 import os
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,13 @@ class LocalHost:
         functions = load_app(self.project_dir).get_functions()  # once: a second call raises in azure-functions
         app = web.Application(client_max_size=16 * 1024 * 1024)
         enabled = [f for f in functions if not is_disabled(f.get_function_name())]
-        app.router.add_route("*", "/api/{tail:.*}", make_handler(http_routes(enabled), invoke))
+        function_key = os.environ.get("LOCAL_FUNCTION_KEY", "")
+        if not function_key:
+            function_key = os.environ["LOCAL_FUNCTION_KEY"] = secrets.token_urlsafe(24)
+            log.warning(
+                "LOCAL_FUNCTION_KEY was not set: this run's function key is in the environment of the host only"
+            )
+        app.router.add_route("*", "/api/{tail:.*}", make_handler(http_routes(enabled), invoke, function_key))
         app.router.add_get("/admin/host/status", self._status)
         self._runner, bound = await start_site(app, self.host, self.port)
         self._start_triggers(functions)

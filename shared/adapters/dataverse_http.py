@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from shared import tracing
 from shared.adapters.dataverse_auth import TokenProvider
 from shared.adapters.rate_gate import RateGate
 from shared.errors import ConcurrencyError, TerminalError, ThrottledError, TransientError
@@ -47,6 +48,28 @@ def retry_after_seconds(value: str | None, default: float) -> float:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value)
         return max(0.0, parsed.timestamp() - time.time())
+
+
+def exchange_record(service: str, method: str, path: str, body: Any, response: httpx.Response) -> dict[str, Any]:
+    """What an investigator needs of one API call; credentials never leave the client (scrubbed again)."""
+    code, message = error_code(response) if response.status_code >= 400 else ("", "")
+    try:
+        response_body: Any = response.json() if response.content else None
+    except ValueError:
+        response_body = response.text[:2000]
+    return {
+        "service": service,
+        "method": method,
+        "path": path.split("?", maxsplit=1)[0],
+        "query": path.partition("?")[2][:2000],
+        "status": response.status_code,
+        "error_code": code,
+        "error_message": message,
+        "retry_after": response.headers.get("Retry-After"),
+        "correlation_id": response.headers.get("x-ms-service-request-id") or response.headers.get("REQ_ID"),
+        "request_body": body,
+        "response_body": response_body,
+    }
 
 
 def error_code(response: httpx.Response) -> tuple[str, str]:
@@ -120,6 +143,7 @@ class DataverseClient:
         hint = response.headers.get("x-ms-dop-hint")
         if hint and hint.isdigit():
             self._gate.hint(int(hint))
+        tracing.exchange(exchange_record("dataverse", method, path, body, response))
         return response
 
     async def send(

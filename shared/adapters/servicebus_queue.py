@@ -107,3 +107,42 @@ def servicebus_sender_factory(
         return sender
 
     return open_sender
+
+
+class ServiceBusQueueStats:
+    """Active and dead-lettered message counts from the queue's runtime properties.
+
+    Reading runtime properties is a management operation: it needs Manage rights (e.g. Azure Service
+    Bus Data Owner), which the deployed identity does not hold by default; the health page then shows
+    the error and the workbook's metrics remain the source for queue depth.
+    """
+
+    def __init__(self, queue_name: str, *, connection: str, namespace: str, client_id: str) -> None:
+        self._queue_name, self._connection, self._namespace, self._client_id = (
+            queue_name,
+            connection,
+            namespace,
+            client_id,
+        )
+
+    def _depth(self) -> dict[str, int | None]:
+        from azure.servicebus.management import ServiceBusAdministrationClient
+
+        if self._connection:
+            client = ServiceBusAdministrationClient.from_connection_string(self._connection)
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            client = ServiceBusAdministrationClient(
+                self._namespace, DefaultAzureCredential(managed_identity_client_id=self._client_id or None)
+            )
+        with client:
+            runtime = client.get_queue_runtime_properties(self._queue_name)
+        return {
+            "active": runtime.active_message_count,
+            "dead_letter": runtime.dead_letter_message_count,
+            "scheduled": runtime.scheduled_message_count,
+        }
+
+    async def depth(self) -> dict[str, int | None]:
+        return await asyncio.to_thread(self._depth)

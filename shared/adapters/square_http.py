@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from shared.adapters.dataverse_http import retry_after_seconds
+from shared import tracing
+from shared.adapters.dataverse_http import exchange_record, retry_after_seconds
 from shared.errors import TerminalError, ThrottledError, TransientError
 
 
@@ -42,9 +43,11 @@ class SquareClient:
 
     async def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
         try:
-            return await self._http.request(method, self._base + path, json=body, headers=self._headers)
+            response = await self._http.request(method, self._base + path, json=body, headers=self._headers)
         except httpx.TransportError as error:
             raise TransientError(f"Square unreachable: {type(error).__name__}") from error
+        tracing.exchange(exchange_record("square", method, path, body, response))
+        return response
 
     async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
         response = await self._request("GET", f"/v2/customers/{customer_id}")

@@ -90,3 +90,27 @@ def storage_queue(connection_string: str, queue_name: str) -> StorageQueue:
     from azure.storage.queue import QueueClient
 
     return StorageQueue(QueueClient.from_connection_string(connection_string, queue_name, **FAST_FAIL))
+
+
+class StorageQueueStats:
+    """Depth of the events queue and of its poison queue (the local dead-letter queue)."""
+
+    def __init__(self, connection_string: str, queue_name: str) -> None:
+        from azure.storage.queue import QueueClient
+
+        self._queue = QueueClient.from_connection_string(connection_string, queue_name, **FAST_FAIL)
+        self._poison = QueueClient.from_connection_string(connection_string, f"{queue_name}-poison", **FAST_FAIL)
+
+    def _count(self, client: Any) -> int | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return int(client.get_queue_properties().approximate_message_count or 0)
+        except ResourceNotFoundError:
+            return 0
+
+    async def depth(self) -> dict[str, int | None]:
+        return {
+            "active": await run_blocking(self._count, self._queue),
+            "dead_letter": await run_blocking(self._count, self._poison),
+        }

@@ -18,7 +18,7 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.adapters.blocking import run_blocking
 from shared.errors import ConcurrencyError
-from shared.ports import FailureRecord, LedgerRow
+from shared.ports import FailureRecord, FlowStatus, LedgerRow
 
 _FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 MAX_TEXT = 8000  # characters kept of a free-text property (a property holds 64 KiB of UTF-16)
@@ -87,7 +87,12 @@ def _failure(entity: dict[str, Any]) -> FailureRecord:
 class TableStateStore:
     def __init__(self, service: TableServiceClient, prefix: str) -> None:
         self._service = service
-        self._names = {"ledger": f"{prefix}ledger", "failures": f"{prefix}failures", "cursors": f"{prefix}cursors"}
+        self._names = {
+            "ledger": f"{prefix}ledger",
+            "failures": f"{prefix}failures",
+            "cursors": f"{prefix}cursors",
+            "flows": f"{prefix}flows",
+        }
         self._clients: dict[str, TableClient] = {}
 
     def _table(self, name: str) -> TableClient:
@@ -133,9 +138,9 @@ class TableStateStore:
             pass
         table.upsert_entity(_failure_entity(failure), mode=UpdateMode.REPLACE)
 
-    def _resolve_failure(self, flow: str, record_id: str, note: str) -> None:
+    def _resolve_failure(self, flow: str, record_id: str, note: str, status: str) -> None:
         table = self._table("failures")
-        entity = {"PartitionKey": flow, "RowKey": safe_key(record_id), "status": "resolved", "note": note[:MAX_TEXT]}
+        entity = {"PartitionKey": flow, "RowKey": safe_key(record_id), "status": status, "note": note[:MAX_TEXT]}
         with contextlib.suppress(ResourceNotFoundError):
             table.update_entity(entity, mode=UpdateMode.MERGE)
 
@@ -175,8 +180,47 @@ class TableStateStore:
     async def record_failure(self, failure: FailureRecord) -> None:
         await run_blocking(self._record_failure, failure)
 
-    async def resolve_failure(self, flow: str, record_id: str, note: str) -> None:
-        await run_blocking(self._resolve_failure, flow, record_id, note)
+    async def resolve_failure(self, flow: str, record_id: str, note: str, status: str = "resolved") -> None:
+        await run_blocking(self._resolve_failure, flow, record_id, note, status)
+
+    def _get_failure(self, flow: str, record_id: str) -> FailureRecord | None:
+        try:
+            return _failure(self._table("failures").get_entity(flow, safe_key(record_id)))
+        except ResourceNotFoundError:
+            return None
+
+    async def get_failure(self, flow: str, record_id: str) -> FailureRecord | None:
+        return await run_blocking(self._get_failure, flow, record_id)
+
+    def _get_flow(self, flow: str) -> FlowStatus:
+        try:
+            row = self._table("flows").get_entity("flow", flow)
+        except ResourceNotFoundError:
+            return FlowStatus(flow)
+        return FlowStatus(
+            flow,
+            bool(row.get("paused")),
+            str(row.get("note", "")),
+            str(row.get("changed_at", "")),
+            str(row.get("last_written_at", "")),
+        )
+
+    async def get_flow(self, flow: str) -> FlowStatus:
+        return await run_blocking(self._get_flow, flow)
+
+    def _save_flow(self, status: FlowStatus) -> None:
+        entity = {
+            "PartitionKey": "flow",
+            "RowKey": status.flow,
+            "paused": status.paused,
+            "note": status.note[:MAX_TEXT],
+            "changed_at": status.changed_at,
+            "last_written_at": status.last_written_at,
+        }
+        self._table("flows").upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    async def save_flow(self, status: FlowStatus) -> None:
+        await run_blocking(self._save_flow, status)
 
     async def list_failures(self, flow: str | None = None) -> list[FailureRecord]:
         return await run_blocking(self._list_failures, flow)

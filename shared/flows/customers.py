@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared import tracing
 from shared.errors import FieldProblem, InvalidDataError, NeedsReviewError
 from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext, Outcome
@@ -56,8 +57,12 @@ def parse_customer(raw: dict[str, Any]) -> SquareCustomer:
 async def _load_customer(command: SyncCommand, ctx: FlowContext) -> dict[str, Any] | None:
     """The full object from the event, or fetched when the message is thin (None: gone from Square)."""
     raw = None if command.fetch else _customer_from_event(command)
+    source = "event"
     if raw is None:
         raw = await ctx.square.retrieve_customer(command.entity_id)
+        source = "square"
+    tracing.step("fetched", source=source, found=raw is not None, version=(raw or {}).get("version"))
+    tracing.snapshot("square_object", raw)
     return raw
 
 
@@ -82,14 +87,23 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
     ledger = await ctx.state.get_ledger(KIND, customer.id)
     stamp = Stamp(customer.version, customer.updated_at)
     decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False)
+    tracing.step(
+        "gated", decision=decision.value, version=stamp.version, ledger_version=ledger.version if ledger else None
+    )
     if decision is not Decision.APPLY:
         return Outcome.STALE if decision is Decision.STALE else Outcome.DUPLICATE
     plan = cm.map_customer(customer, columns=ctx.columns, phone_region=ctx.phone_region)
+    tracing.step("mapped", columns=len(plan.payload))
+    tracing.snapshot("mapped_payload", plan.payload)
+    tracing.step("validated")
     linked = ledger is not None and ledger.dataverse_id and ledger.status == "active"
     if linked and ledger is not None and ledger.content_hash == plan.content_hash and ledger.pending_version is None:
         await commit(ctx.state, row=ledger, command=command, stamp=stamp, content_hash=plan.content_hash)
         return Outcome.UNCHANGED
     contact_id = None if linked else await _match(customer, plan, ctx)
+    tracing.step(
+        "matched", rule="ledger" if linked else ("link" if contact_id else "key_or_create"), contact_id=contact_id
+    )
     row = await claim(ctx.state, ledger=ledger, kind=KIND, square_id=customer.id, command=command, stamp=stamp)
     key = {ctx.columns.square_id: customer.id}
     if contact_id is None:

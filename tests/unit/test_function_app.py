@@ -28,7 +28,15 @@ def empty_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_app_registers_the_four_functions(functions: dict[str, object]) -> None:
-    assert set(functions) == {"square_webhook", "process_event", "record_dead_letter", "reconcile_customers"}
+    assert set(functions) == {
+        "square_webhook",
+        "process_event",
+        "record_dead_letter",
+        "reconcile_customers",
+        "ops_api",
+        "ops_console",
+        "purge_traces",
+    }
 
 
 def test_webhook_route_is_anonymous_post(functions: dict[str, object]) -> None:
@@ -59,3 +67,10 @@ def test_missing_settings_answer_json_500_naming_them(empty_settings: None) -> N
     error = json.loads(response.get_body())["error"]
     assert error["code"] == "configuration_error"
     assert "SQUARE_WEBHOOK_SIGNATURE_KEY" in error["message"] and "SQUARE_WEBHOOK_URL" in error["message"]
+
+
+def test_admin_api_needs_the_function_key_and_the_console_does_not(functions: dict[str, object]) -> None:
+    api = functions["ops_api"].get_trigger()  # type: ignore[attr-defined]
+    console = functions["ops_console"].get_trigger()  # type: ignore[attr-defined]
+    assert str(api.auth_level.value).upper() == "FUNCTION" and api.route == "ops/{*path}"
+    assert str(console.auth_level.value).upper() == "ANONYMOUS"

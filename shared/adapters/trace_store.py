@@ -1,0 +1,173 @@
+"""Traces in Table Storage (one row per attempt, one row per received event for replay) with the
+snapshots of each attempt in Blob Storage; expired rows and blobs are purged by a timer."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+from shared.adapters.blocking import run_blocking
+from shared.adapters.table_state import MAX_TEXT, safe_key
+from shared.tracing import AttemptTrace, TraceSummary
+
+MAX_INLINE_COMMAND = 30_000  # characters of a queue message kept in the events row (a property holds 32K)
+
+
+def hour_bucket(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%d%H")
+
+
+class TableBlobTraceStore:
+    def __init__(self, tables: TableServiceClient, blobs: BlobServiceClient, prefix: str) -> None:
+        self._tables, self._blobs = tables, blobs
+        self._names = {"traces": f"{prefix}traces", "events": f"{prefix}events"}
+        self._container_name = f"{prefix}-snapshots"
+        self._clients: dict[str, TableClient] = {}
+        self._container: ContainerClient | None = None
+
+    def _table(self, name: str) -> TableClient:
+        if name not in self._clients:
+            self._clients[name] = self._tables.create_table_if_not_exists(self._names[name])
+        return self._clients[name]
+
+    def _snapshots(self) -> ContainerClient:
+        if self._container is None:
+            container = self._blobs.get_container_client(self._container_name)
+            with contextlib.suppress(ResourceExistsError):
+                container.create_container()
+            self._container = container
+        return self._container
+
+    def _save(self, trace: AttemptTrace) -> None:
+        command_json = trace.command_json
+        started = datetime.fromisoformat(trace.started_at)
+        ref = f"{started:%Y/%m/%d}/{trace.flow}/{safe_key(trace.record_id)}/{trace.event_id}-{trace.attempt}.json"
+        document = {"snapshots": trace.snapshots, "exchanges": trace.exchanges, "command": json.loads(command_json)}
+        self._snapshots().upload_blob(ref, json.dumps(document, default=str), overwrite=True)
+        steps = json.dumps([asdict(s) for s in trace.steps], default=str)
+        self._table("traces").upsert_entity(
+            {
+                "PartitionKey": safe_key(f"{trace.flow}|{trace.record_id}"),
+                "RowKey": safe_key(f"{trace.started_at}|{trace.event_id}|{trace.attempt:03d}"),
+                "flow": trace.flow,
+                "record_id": trace.record_id,
+                "event_id": trace.event_id,
+                "event_type": trace.event_type,
+                "attempt": trace.attempt,
+                "delivery_count": trace.delivery_count,
+                "started_at": trace.started_at,
+                "outcome": trace.outcome,
+                "steps": steps[: MAX_TEXT * 3],
+                "snapshot_ref": ref,
+            },
+            mode=UpdateMode.REPLACE,
+        )
+        if trace.attempt == 1:
+            self._table("events").upsert_entity(
+                {
+                    "PartitionKey": hour_bucket(started),
+                    "RowKey": safe_key(trace.event_id),
+                    "received_at": trace.started_at,
+                    "flow": trace.flow,
+                    "record_id": trace.record_id,
+                    "event_type": trace.event_type,
+                    "command": command_json if len(command_json) <= MAX_INLINE_COMMAND else "",
+                    "snapshot_ref": ref,
+                },
+                mode=UpdateMode.REPLACE,
+            )
+
+    async def save(self, trace: AttemptTrace) -> None:
+        await run_blocking(self._save, trace)
+
+    def _timeline(self, flow: str, record_id: str) -> list[TraceSummary]:
+        rows = self._table("traces").query_entities(
+            "PartitionKey eq @pk", parameters={"pk": safe_key(f"{flow}|{record_id}")}
+        )
+        summaries = [
+            TraceSummary(
+                flow=str(r["flow"]),
+                record_id=str(r["record_id"]),
+                event_id=str(r["event_id"]),
+                event_type=str(r["event_type"]),
+                attempt=int(r["attempt"]),
+                delivery_count=int(r.get("delivery_count", 1)),
+                started_at=str(r["started_at"]),
+                outcome=str(r["outcome"]),
+                steps=json.loads(r.get("steps") or "[]"),
+                snapshot_ref=str(r["snapshot_ref"]),
+            )
+            for r in rows
+        ]
+        return sorted(summaries, key=lambda s: (s.started_at, s.attempt))
+
+    async def timeline(self, flow: str, record_id: str) -> list[TraceSummary]:
+        return await run_blocking(self._timeline, flow, record_id)
+
+    def _snapshot(self, ref: str) -> dict[str, Any] | None:
+        try:
+            document: dict[str, Any] = json.loads(self._snapshots().download_blob(ref).readall())
+        except ResourceNotFoundError:
+            return None
+        return document
+
+    async def snapshot(self, ref: str) -> dict[str, Any] | None:
+        return await run_blocking(self._snapshot, ref)
+
+    def _received_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        moment = start.replace(minute=0, second=0, microsecond=0)
+        while moment < end:
+            for row in self._table("events").query_entities(
+                "PartitionKey eq @pk", parameters={"pk": hour_bucket(moment)}
+            ):
+                received = datetime.fromisoformat(str(row["received_at"]))
+                if start <= received < end:
+                    command = row.get("command") or json.dumps(
+                        (self._snapshot(str(row["snapshot_ref"])) or {}).get("command", {})
+                    )
+                    found.append(json.loads(command))
+            moment += timedelta(hours=1)
+        return sorted(found, key=lambda c: str(c.get("received_at", "")))
+
+    async def received_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        return await run_blocking(self._received_between, start, end)
+
+    def _purge(self, before: datetime) -> int:
+        removed = 0
+        traces = self._table("traces")
+        stamp = before.astimezone(UTC).isoformat()
+        for row in list(traces.query_entities("started_at lt @before", parameters={"before": stamp})):
+            with contextlib.suppress(ResourceNotFoundError):
+                self._snapshots().delete_blob(str(row["snapshot_ref"]))
+            traces.delete_entity(row["PartitionKey"], row["RowKey"])
+            removed += 1
+        events = self._table("events")
+        for row in list(events.query_entities("PartitionKey lt @bucket", parameters={"bucket": hour_bucket(before)})):
+            events.delete_entity(row["PartitionKey"], row["RowKey"])
+        return removed
+
+    async def purge(self, before: datetime) -> int:
+        return await run_blocking(self._purge, before)
+
+
+def trace_store(
+    connection_string: str, table_endpoint: str, blob_endpoint: str, client_id: str, prefix: str
+) -> TableBlobTraceStore:
+    if connection_string:
+        tables = TableServiceClient.from_connection_string(connection_string)
+        blobs = BlobServiceClient.from_connection_string(connection_string)
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=client_id or None)
+        tables = TableServiceClient(table_endpoint, credential=credential)
+        blobs = BlobServiceClient(blob_endpoint, credential=credential)
+    return TableBlobTraceStore(tables, blobs, prefix)

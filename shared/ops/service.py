@@ -1,0 +1,206 @@
+"""What the ops person can do: see health, list and inspect failures, retry, resolve, replay, pause."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.gate import parse_time
+from shared.ingress import outbound
+from shared.models import SyncCommand
+from shared.ports import Clock, FailureRecord, FlowStatus, Queue, StateStore
+from shared.reconcile import CURSOR
+from shared.tracing import TraceStore
+
+FLOW_KINDS = {"customers": "customer"}
+FINAL_STATUSES = ("resolved", "ignored")
+
+
+class OpsError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+class QueueStats(Protocol):
+    async def depth(self) -> dict[str, int | None]: ...
+
+
+@dataclass(frozen=True)
+class FailureFilter:
+    flow: str | None = None
+    reason: str | None = None
+    status: str | None = "open"
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, failure: FailureRecord) -> bool:
+        seen = parse_time(failure.last_seen)
+        return (
+            (self.flow is None or failure.flow == self.flow)
+            and (self.reason is None or failure.reason_code == self.reason)
+            and (self.status is None or failure.status == self.status)
+            and (self.since is None or (seen is not None and seen >= self.since))
+            and (self.until is None or (seen is not None and seen < self.until))
+        )
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["o"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise OpsError(400, "bad_continuation", "the continuation token is not one this API issued") from error
+
+
+@dataclass
+class OpsService:
+    state: StateStore
+    traces: TraceStore
+    queue: Queue
+    clock: Clock
+    stats: QueueStats | None = None
+
+    async def health(self) -> dict[str, Any]:
+        now = self.clock.now()
+        failures = await self.state.list_failures(None)
+        flows = []
+        for flow in FLOW_KINDS:
+            status = await self.state.get_flow(flow)
+            written = parse_time(status.last_written_at)
+            flows.append(
+                {
+                    **asdict(status),
+                    "lag_seconds": round((now - written).total_seconds(), 1) if written else None,
+                    "open_failures": sum(1 for f in failures if f.flow == flow and f.status == "open"),
+                }
+            )
+        depth: dict[str, Any] = {"active": None, "dead_letter": None}
+        if self.stats is not None:
+            try:
+                depth = dict(await self.stats.depth())
+            except Exception as error:  # the rest of the health page is still worth showing
+                depth["error"] = f"{type(error).__name__}: {str(error)[:200]}"
+        dead_lettered = sum(1 for f in failures if f.reason_code == "dead_lettered" and f.status == "open")
+        return {
+            "status": "degraded" if depth.get("dead_letter") or dead_lettered else "ok",
+            "checked_at": now.isoformat(),
+            "queue": depth,
+            "dead_lettered_failures": dead_lettered,
+            "last_reconcile": await self.state.get_cursor(CURSOR),
+            "flows": flows,
+        }
+
+    async def list_failures(
+        self, where: FailureFilter, page_size: int = 50, continuation: str | None = None
+    ) -> dict[str, Any]:
+        if not 1 <= page_size <= 500:
+            raise OpsError(400, "bad_page_size", "page_size must be between 1 and 500")
+        matching = [f for f in await self.state.list_failures(where.flow) if where.matches(f)]
+        matching.sort(key=lambda f: (f.last_seen, f.record_id), reverse=True)
+        start = _offset(continuation)
+        page = matching[start : start + page_size]
+        result: dict[str, Any] = {"items": [self._failure(f) for f in page], "total": len(matching)}
+        if start + page_size < len(matching):
+            result["continuation"] = _token(start + page_size)
+        return result
+
+    @staticmethod
+    def _failure(failure: FailureRecord) -> dict[str, Any]:
+        document = asdict(failure)
+        document["candidates"] = list(failure.candidates)
+        return document
+
+    async def record(self, flow: str, record_id: str) -> dict[str, Any]:
+        kind = self._kind(flow)
+        failure = await self.state.get_failure(flow, record_id)
+        ledger = await self.state.get_ledger(kind, record_id)
+        timeline = await self.traces.timeline(flow, record_id)
+        if failure is None and ledger is None and not timeline:
+            raise OpsError(404, "not_found", f"nothing is known about {flow}/{record_id}")
+        attempts = []
+        for summary in timeline:
+            attempts.append({**asdict(summary), "snapshot": await self.traces.snapshot(summary.snapshot_ref)})
+        return {
+            "flow": flow,
+            "record_id": record_id,
+            "failure": self._failure(failure) if failure else None,
+            "ledger": {k: v for k, v in asdict(ledger).items() if k != "etag"} if ledger else None,
+            "attempts": attempts,
+        }
+
+    def _kind(self, flow: str) -> str:
+        kind = FLOW_KINDS.get(flow)
+        if kind is None:
+            raise OpsError(404, "unknown_flow", f"no flow named {flow!r} (known: {', '.join(FLOW_KINDS)})")
+        return kind
+
+    async def retry(self, flow: str, record_id: str) -> dict[str, Any]:
+        """Re-enqueue with a fresh fetch of the Square object (never the stale payload)."""
+        kind = self._kind(flow)
+        if await self.state.get_failure(flow, record_id) is None:
+            raise OpsError(404, "not_found", f"no failure recorded for {flow}/{record_id}")
+        now = self.clock.now().isoformat()
+        event_id = f"retry-{record_id}-{uuid.uuid4().hex[:12]}"
+        command = SyncCommand(
+            message_id=event_id,
+            event_id=event_id,
+            event_type=f"{kind}.updated",
+            entity_kind=kind,
+            entity_id=record_id,
+            received_at=now,
+            fetch=True,
+            event={"type": f"{kind}.updated", "event_id": event_id, "data": {"type": kind, "id": record_id}},
+        )
+        await self.queue.send(outbound(command))
+        await self.state.resolve_failure(flow, record_id, f"retry requested at {now} as {event_id}", status="retrying")
+        return {"flow": flow, "record_id": record_id, "retry_event_id": event_id}
+
+    async def retry_matching(self, where: FailureFilter, limit: int = 500) -> dict[str, Any]:
+        matching = [f for f in await self.state.list_failures(where.flow) if where.matches(f)][:limit]
+        retried = []
+        for failure in matching:
+            if failure.flow in FLOW_KINDS:
+                retried.append((await self.retry(failure.flow, failure.record_id))["record_id"])
+        return {"retried": len(retried), "record_ids": retried}
+
+    async def resolve(self, flow: str, record_id: str, status: str, note: str) -> dict[str, Any]:
+        if status not in FINAL_STATUSES:
+            raise OpsError(400, "bad_status", f"status must be one of {', '.join(FINAL_STATUSES)}")
+        if await self.state.get_failure(flow, record_id) is None:
+            raise OpsError(404, "not_found", f"no failure recorded for {flow}/{record_id}")
+        await self.state.resolve_failure(flow, record_id, note or f"marked {status}", status=status)
+        return {"flow": flow, "record_id": record_id, "status": status}
+
+    async def replay(self, start: datetime, end: datetime, flow: str | None = None) -> dict[str, Any]:
+        """Re-deliver the events received in [start, end); the version gate makes it safe."""
+        if end <= start:
+            raise OpsError(400, "bad_range", "'to' must be after 'from'")
+        replayed = []
+        for document in await self.traces.received_between(start, end):
+            command = SyncCommand.model_validate(document)
+            if flow is not None and FLOW_KINDS.get(flow) != command.entity_kind:
+                continue
+            message_id = f"replay-{command.event_id}-{uuid.uuid4().hex[:8]}"
+            await self.queue.send(outbound(command.model_copy(update={"message_id": message_id, "attempt": 1})))
+            replayed.append(command.event_id)
+        return {"replayed": len(replayed), "event_ids": replayed}
+
+    async def flows(self) -> list[dict[str, Any]]:
+        return [asdict(await self.state.get_flow(flow)) for flow in FLOW_KINDS]
+
+    async def set_paused(self, flow: str, paused: bool, note: str) -> dict[str, Any]:
+        self._kind(flow)
+        status = await self.state.get_flow(flow)
+        status = FlowStatus(flow, paused, note, self.clock.now().isoformat(), status.last_written_at)
+        await self.state.save_flow(status)
+        return asdict(status)
