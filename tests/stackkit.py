@@ -116,3 +116,26 @@ def signed_post(kit: StackKit, body: bytes, signature: str | None) -> httpx.Resp
     if signature is not None:
         headers["x-square-hmacsha256-signature"] = signature
     return kit.host.post("/api/square/webhooks", content=body, headers=headers)
+
+
+class OpsClient:
+    """The admin API with the stack's function key (and without it, to check the refusal)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.key = stack.env["LOCAL_FUNCTION_KEY"]
+        self.http = httpx.Client(
+            base_url=f"{stack.urls['host']}/api/ops/", headers={"x-functions-key": self.key}, timeout=60
+        )
+
+    def get(self, path: str, **params: str) -> Any:
+        response = self.http.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self.http.post(path, json=body or {})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def close(self) -> None:
+        self.http.close()

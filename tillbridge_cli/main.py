@@ -12,6 +12,7 @@ import httpx
 
 from shared.config import load_dataverse_settings, load_square_settings, merged_environment, read_local_settings
 from shared.errors import ConfigurationError
+from tillbridge_cli.ops import add_commands as add_ops_commands
 
 
 def environment() -> dict[str, str]:
@@ -98,6 +99,7 @@ def secret_set(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="tillbridge", description="Tillbridge operations")
     groups = root.add_subparsers(dest="group", required=True)
+    add_ops_commands(groups)
 
     schema = groups.add_parser("schema", help="Dataverse schema").add_subparsers(dest="command", required=True)
     apply = schema.add_parser("apply", help="create missing columns and alternate keys (idempotent)")
