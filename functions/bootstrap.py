@@ -69,9 +69,18 @@ _ops: OpsService | None = None
 _backend: _Backend | None = None
 
 
+def _observe() -> None:
+    """Telemetry and the log redaction filter, once, when the first component is built."""
+    from shared import observability, redaction
+
+    redaction.install()
+    observability.configure()
+
+
 def _ingress_parts() -> _Ingress:
     global _ingress
     if _ingress is None:
+        _observe()
         settings = load_ingress_settings(os.environ)
         _ingress = _Ingress(settings, _build_queue(settings.queue, settings.storage))
     return _ingress
@@ -80,6 +89,7 @@ def _ingress_parts() -> _Ingress:
 def _backend_parts() -> _Backend:
     global _backend
     if _backend is None:
+        _observe()
         from shared.wiring import build_worker
         from shared.worker import RetryPolicy
 

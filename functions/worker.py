@@ -17,7 +17,8 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
     is_sessions_enabled=True,
 )
 async def process_event(msg: func.ServiceBusMessage) -> None:
-    await bootstrap.worker().handle(msg.get_body(), delivery_count=msg.delivery_count or 1)
+    properties = {str(k): str(v) for k, v in (msg.application_properties or {}).items()}
+    await bootstrap.worker().handle(msg.get_body(), delivery_count=msg.delivery_count or 1, properties=properties)
 
 
 @bp.function_name("record_dead_letter")

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared import observability
 from shared.config import WebhookSettings
 from shared.models import SyncCommand, WebhookEnvelope
 from shared.ports import Clock, Metrics, OutboundMessage, Queue
@@ -75,11 +76,12 @@ def build_command(envelope: WebhookEnvelope, raw_event: dict[str, Any], received
 
 
 def outbound(command: SyncCommand) -> OutboundMessage:
+    properties = observability.inject({"event_type": command.event_type, "event_id": command.event_id})
     return OutboundMessage(
         message_id=command.message_id,
         session_id=command.session_id,
         body=command.model_dump_json(),
-        properties={"event_type": command.event_type, "event_id": command.event_id},
+        properties=properties,
     )
 
 
@@ -104,6 +106,13 @@ async def receive_webhook(
     if isinstance(parsed, WebhookReply):
         metrics.increment("events_rejected", reason=parsed.body["error"]["code"])
         return parsed
+    with observability.span("square_webhook", parsed.event_id, event_type=parsed.type):
+        return await _accept(parsed, body, queue=queue, clock=clock, metrics=metrics)
+
+
+async def _accept(
+    parsed: WebhookEnvelope, body: bytes, *, queue: Queue, clock: Clock, metrics: Metrics
+) -> WebhookReply:
     command = build_command(parsed, json.loads(body), clock.now().isoformat())
     if command is None:
         metrics.increment("events_ignored", event_type=parsed.type)

@@ -8,15 +8,16 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
-from shared import tracing
+from shared import observability, tracing
 from shared.errors import InvalidDataError, NeedsReviewError, TerminalError, TransientError
 from shared.flows.context import FlowContext, Outcome
 from shared.flows.customers import sync_customer
+from shared.gate import parse_time
 from shared.ingress import outbound
 from shared.models import SyncCommand
 from shared.ports import FailureRecord, LedgerRow, Queue
@@ -54,7 +55,9 @@ class Worker:
     _paused: dict[str, tuple[float, bool]] = field(default_factory=dict)
     _write_marks: dict[str, float] = field(default_factory=dict)
 
-    async def handle(self, body: bytes, *, delivery_count: int = 1) -> Outcome | None:
+    async def handle(
+        self, body: bytes, *, delivery_count: int = 1, properties: Mapping[str, str] | None = None
+    ) -> Outcome | None:
         """Process one message. Returns normally when the message may be completed; raises to redeliver."""
         command = await self._parse(body)
         if command is None:
@@ -63,7 +66,10 @@ class Worker:
         trace = self._open_trace(command, flow, delivery_count, body)
         token = tracing.begin(trace)
         try:
-            return await self._run(command, flow, handler, trace)
+            with observability.span(
+                "process_event", command.event_id, parent=properties, flow=flow, attempt=command.attempt
+            ):
+                return await self._run(command, flow, handler, trace)
         finally:
             tracing.end(token)
             await self._save_trace(trace)
@@ -92,6 +98,9 @@ class Worker:
         self.ctx.metrics.increment("events_processed", flow=flow, outcome=outcome.value)
         if outcome in (Outcome.WRITTEN, Outcome.DEACTIVATED, Outcome.MERGED):
             await self._mark_write(flow)
+            received = parse_time(command.received_at)
+            if received is not None:
+                observability.record("e2e_lag_seconds", (self.ctx.clock.now() - received).total_seconds(), flow=flow)
         log.info("event %s → %s", command.event_id, outcome.value, extra={"correlation_id": command.event_id})
         return outcome
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from shared import tracing
+from shared import observability, tracing
 from shared.adapters.dataverse_auth import TokenProvider
 from shared.adapters.rate_gate import RateGate
 from shared.errors import ConcurrencyError, TerminalError, ThrottledError, TransientError
@@ -161,6 +161,7 @@ class DataverseClient:
                 await asyncio.sleep(0.2 * 2**attempt)
                 continue
             if response.status_code == 429:
+                observability.add("dataverse_throttled", code=error_code(response)[0])
                 pause = retry_after_seconds(response.headers.get("Retry-After"), 2.0**attempt)
                 self._gate.pause(pause)
                 if waited + pause > self._max_inline_wait:
