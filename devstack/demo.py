@@ -30,6 +30,8 @@ def main() -> int:
         )
         result = run_scenario(stack, ScenarioPlan(customers=args.customers), timeout=args.timeout)
     print(summary(result))
+    print("  Console:   run `make serve`, then open the printed /api/console/ address and enter the printed key;")
+    print("             or in a terminal: TILLBRIDGE_URL=… TILLBRIDGE_FUNCTION_KEY=… tillbridge failures list")
     return 0 if result.ok else 1
 
 

@@ -297,6 +297,14 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def failure_line(open_failures: list[dict[str, Any]]) -> str:
+    by_reason: dict[str, int] = {}
+    for failure in open_failures:
+        by_reason[failure["reason"]] = by_reason.get(failure["reason"], 0) + 1
+    reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(by_reason.items())) or "none"
+    return f"Failures to review: {len(open_failures)} open ({reasons})"
+
+
 def summary(result: ScenarioResult) -> str:
     square, crm, delivery = result.square, result.crm, result.delivery
     lines = [
@@ -323,6 +331,7 @@ def summary(result: ScenarioResult) -> str:
     lines.append(
         f"  Result:    {'OK — the CRM matches Square' if result.ok else 'FAILED'} (after {result.seconds:.1f} s)"
     )
+    lines.append(f"  {failure_line(open_failures)}")
     return "\n".join(lines)
 
 

@@ -28,6 +28,9 @@ def main() -> None:
         urls = stack.urls
         print(
             f"""Tillbridge local stack is serving (Ctrl-C stops it; logs in artifacts/stack-logs/serve/)
+  ops console        {urls["host"]}/api/console/   function key: {stack.env["LOCAL_FUNCTION_KEY"]}
+  admin API          {urls["host"]}/api/ops/health (header x-functions-key); OpenAPI at /api/ops/openapi.json
+  CLI                TILLBRIDGE_URL={urls["host"]} TILLBRIDGE_FUNCTION_KEY={stack.env["LOCAL_FUNCTION_KEY"]} .venv/bin/tillbridge status
   function host      {urls["host"]}/api/square/webhooks
   Square emulator    {urls["square"]}   e.g. curl -X POST {urls["square"]}/_control/customers -d '{{"given_name":"Ada","email_address":"ada@example.com"}}'
   Dataverse emulator {urls["dataverse"]}   e.g. curl {urls["dataverse"]}/_control/tables/contacts

@@ -37,6 +37,9 @@ param squareEnvironment string = 'sandbox'
 @description('Public webhook URL if a custom domain or Front Door sits in front; empty = the app\'s default host name')
 param webhookUrlOverride string = ''
 
+@description('Email address for alerts (dead letters, failure rate, lag); empty = alerts without notification')
+param alertEmail string = ''
+
 @minValue(40)
 @maxValue(1000)
 @description('Flex Consumption scale-out limit')
@@ -68,6 +71,7 @@ module resources 'app/resources.bicep' = {
     squareEnvironment: squareEnvironment
     webhookUrlOverride: webhookUrlOverride
     maximumInstanceCount: maximumInstanceCount
+    alertEmail: alertEmail
   }
 }
 

@@ -10,6 +10,7 @@ param dataverseClientId string
 param squareEnvironment string
 param webhookUrlOverride string
 param maximumInstanceCount int
+param alertEmail string
 
 var eventsQueueName = 'square-events'
 var deploymentContainerName = 'app-package-${resourceToken}'
@@ -235,6 +236,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     MAX_DELIVERY_ATTEMPTS: '8'
     RECONCILE_SCHEDULE: '0 */15 * * * *'
     RECONCILE_LAG_SECONDS: '300'
+    TRACE_RETENTION_DAYS: '14'
   }
   dependsOn: [
     storageRoles
@@ -301,6 +303,157 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+  }
+}
+
+// Monitoring: a workbook, and alerts on dead letters, failure rate and end-to-end lag.
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
+  name: 'ag-tillbridge-${resourceToken}'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'tillbridge'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'operations'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var alertActions = empty(alertEmail) ? [] : [
+  {
+    actionGroupId: actionGroup.id
+  }
+]
+
+resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-tillbridge-deadletters-${resourceToken}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Messages were dead-lettered on the events queue (each also becomes a failure record)'
+    severity: 2
+    enabled: true
+    scopes: [
+      serviceBus.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          name: 'deadletters'
+          criterionType: 'StaticThresholdCriterion'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'DeadletteredMessages'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                eventsQueueName
+              ]
+            }
+          ]
+        }
+      ]
+    }
+    actions: alertActions
+  }
+}
+
+resource failureRateAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: 'alert-tillbridge-failures-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    description: 'More than 10 records failed in 15 minutes (see the ops console for each one)'
+    severity: 2
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: 'customMetrics | where name == "tillbridge_failures" | summarize failures = sum(valueSum)'
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'failures'
+          operator: 'GreaterThan'
+          threshold: 10
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: empty(alertEmail) ? [] : [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+resource lagAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: 'alert-tillbridge-lag-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    description: 'A record took more than 10 minutes from webhook to CRM'
+    severity: 3
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: 'customMetrics | where name == "tillbridge_e2e_lag_seconds" | summarize lag = max(valueMax)'
+          timeAggregation: 'Maximum'
+          metricMeasureColumn: 'lag'
+          operator: 'GreaterThan'
+          threshold: 600
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: empty(alertEmail) ? [] : [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  name: guid(resourceGroup().id, 'tillbridge-workbook')
+  location: location
+  tags: tags
+  kind: 'shared'
+  properties: {
+    displayName: 'Tillbridge operations'
+    category: 'workbook'
+    sourceId: appInsights.id
+    serializedData: loadTextContent('workbook.json')
   }
 }
 

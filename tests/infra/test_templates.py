@@ -174,3 +174,27 @@ def test_policy_linter_passes_with_every_skip_justified() -> None:
     for line in (INFRA / ".checkov.yaml").read_text(encoding="utf-8").splitlines():
         if line.strip().startswith("- CKV_"):
             assert re.search(r"#\s*\S.{10,}", line), f"every skip carries its reason: {line}"
+
+
+def test_alerts_and_workbook_watch_what_the_app_emits(resources: dict[str, Any]) -> None:
+    res = resources["resources"]
+    assert (
+        res["deadLetterAlert"]["config"]["properties"]["criteria"]["allOf"][0]["metricName"] == "DeadletteredMessages"
+    )
+    failure_query = res["failureRateAlert"]["config"]["properties"]["criteria"]["allOf"][0]["query"]
+    lag_query = res["lagAlert"]["config"]["properties"]["criteria"]["allOf"][0]["query"]
+    workbook = json.loads((INFRA / "app" / "workbook.json").read_text(encoding="utf-8"))
+    queries = " ".join(item["content"].get("query", "") for item in workbook["items"])
+    emitted = {
+        "tillbridge_failures",
+        "tillbridge_e2e_lag_seconds",
+        "tillbridge_dataverse_throttled",
+        "tillbridge_events_received",
+        "tillbridge_records_written",
+    }
+    for name in emitted:
+        assert name in queries, name
+    assert "tillbridge_failures" in failure_query and "tillbridge_e2e_lag_seconds" in lag_query
+    source = " ".join(p.read_text(encoding="utf-8") for p in (ROOT / "shared").rglob("*.py"))
+    for name in emitted:  # each metric the dashboards read is one the code increments or records
+        assert f'"{name.removeprefix("tillbridge_")}"' in source, name

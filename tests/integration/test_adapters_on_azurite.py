@@ -120,3 +120,46 @@ def test_reconcile_repairs_changes_whose_webhooks_never_arrived(kit: StackKit, s
 
     wait_until(lambda: kit.assert_crm_matches_square({customer["id"]}), timeout=60)
     assert customer["id"] not in asyncio.run(run_reconcile())  # repaired: the overlap is de-duplicated by the gate
+
+
+def test_traces_keep_timeline_and_snapshots_until_they_expire(stack: Stack) -> None:
+    from datetime import UTC, datetime
+
+    from shared.adapters.trace_store import trace_store
+    from shared.tracing import AttemptTrace
+
+    store = trace_store(stack.env["AzureWebJobsStorage"], "", "", "", "purgetest")
+    old = AttemptTrace(
+        "customers",
+        "OLD1",
+        "e-old",
+        "customer.updated",
+        1,
+        1,
+        "2020-01-01T00:00:00+00:00",
+        outcome="written",
+        command_json='{"event_id": "e-old"}',
+    )
+    old.snapshot("square_object", {"id": "OLD1"})
+    new = AttemptTrace(
+        "customers",
+        "NEW1",
+        "e-new",
+        "customer.updated",
+        1,
+        1,
+        datetime.now(UTC).isoformat(),
+        outcome="written",
+        command_json='{"event_id": "e-new"}',
+    )
+
+    async def scenario() -> None:
+        await store.save(old)
+        await store.save(new)
+        (summary,) = await store.timeline("customers", "OLD1")
+        assert (await store.snapshot(summary.snapshot_ref))["snapshots"]["square_object"] == {"id": "OLD1"}  # type: ignore[index]
+        assert await store.purge(datetime(2021, 1, 1, tzinfo=UTC)) == 1
+        assert await store.timeline("customers", "OLD1") == [] and await store.snapshot(summary.snapshot_ref) is None
+        assert len(await store.timeline("customers", "NEW1")) == 1
+
+    asyncio.run(scenario())
