@@ -141,6 +141,7 @@ class SyncSettings:
     reconcile_lag_seconds: float = 300.0
     reconcile_first_lookback_hours: float = 24.0
     trace_retention_days: float = 14.0
+    trace_snapshots: str = "all"
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ def _sync(r: _Reader) -> SyncSettings:
         reconcile_lag_seconds=r.number("RECONCILE_LAG_SECONDS", 300.0, float, 0, 86400),
         reconcile_first_lookback_hours=r.number("RECONCILE_FIRST_LOOKBACK_HOURS", 24.0, float, 0, 24 * 365),
         trace_retention_days=r.number("TRACE_RETENTION_DAYS", 14.0, float, 0.01, 365),
+        trace_snapshots=r.choice("TRACE_SNAPSHOTS", ("all", "failures"), "all"),
     )
 
 

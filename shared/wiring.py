@@ -44,7 +44,14 @@ def build_worker(settings: Settings, queue: Queue, policy: RetryPolicy, clock: C
         columns=ContactColumns(settings.sync.prefix),
         phone_region=settings.sync.default_phone_region,
     )
-    traces = trace_store(st.connection_string, st.table_endpoint, st.blob_endpoint, st.client_id, st.table_prefix)
+    traces = trace_store(
+        st.connection_string,
+        st.table_endpoint,
+        st.blob_endpoint,
+        st.client_id,
+        st.table_prefix,
+        snapshot_mode=settings.sync.trace_snapshots,
+    )
     return Worker(ctx=ctx, retry_queue=queue, policy=policy, traces=traces)
 
 

@@ -1,12 +1,13 @@
-"""Traces in Table Storage (one row per attempt, one row per received event for replay) with the
+"""Traces in Table Storage (one row per attempt, holding the queue message for replay) with the
 snapshots of each attempt in Blob Storage; expired rows and blobs are purged by a timer."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -20,14 +21,13 @@ from shared.tracing import AttemptTrace, TraceSummary
 MAX_INLINE_COMMAND = 30_000  # characters of a queue message kept in the events row (a property holds 32K)
 
 
-def hour_bucket(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y%m%d%H")
-
-
 class TableBlobTraceStore:
-    def __init__(self, tables: TableServiceClient, blobs: BlobServiceClient, prefix: str) -> None:
+    def __init__(
+        self, tables: TableServiceClient, blobs: BlobServiceClient, prefix: str, snapshot_mode: str = "all"
+    ) -> None:
         self._tables, self._blobs = tables, blobs
-        self._names = {"traces": f"{prefix}traces", "events": f"{prefix}events"}
+        self._snapshot_mode = snapshot_mode
+        self._names = {"traces": f"{prefix}traces"}
         self._container_name = f"{prefix}-snapshots"
         self._clients: dict[str, TableClient] = {}
         self._container: ContainerClient | None = None
@@ -45,13 +45,24 @@ class TableBlobTraceStore:
             self._container = container
         return self._container
 
-    def _save(self, trace: AttemptTrace) -> None:
-        command_json = trace.command_json
+    @staticmethod
+    def _ref(trace: AttemptTrace) -> str:
         started = datetime.fromisoformat(trace.started_at)
-        ref = f"{started:%Y/%m/%d}/{trace.flow}/{safe_key(trace.record_id)}/{trace.event_id}-{trace.attempt}.json"
-        document = {"snapshots": trace.snapshots, "exchanges": trace.exchanges, "command": json.loads(command_json)}
-        self._snapshots().upload_blob(ref, json.dumps(document, default=str), overwrite=True)
+        return f"{started:%Y/%m/%d}/{trace.flow}/{safe_key(trace.record_id)}/{trace.event_id}-{trace.attempt}.json"
+
+    def _upload(self, trace: AttemptTrace) -> None:
+        if self._snapshot_mode == "failures" and trace.outcome not in ("failed", "retry_scheduled"):
+            return
+        document = {
+            "snapshots": trace.snapshots,
+            "exchanges": trace.exchanges,
+            "command": json.loads(trace.command_json),
+        }
+        self._snapshots().upload_blob(self._ref(trace), json.dumps(document, default=str), overwrite=True)
+
+    def _row(self, trace: AttemptTrace) -> None:
         steps = json.dumps([asdict(s) for s in trace.steps], default=str)
+        command = trace.command_json if len(trace.command_json) <= MAX_INLINE_COMMAND else ""
         self._table("traces").upsert_entity(
             {
                 "PartitionKey": safe_key(f"{trace.flow}|{trace.record_id}"),
@@ -65,27 +76,15 @@ class TableBlobTraceStore:
                 "started_at": trace.started_at,
                 "outcome": trace.outcome,
                 "steps": steps[: MAX_TEXT * 3],
-                "snapshot_ref": ref,
+                "snapshot_ref": self._ref(trace),
+                "command": command,
             },
             mode=UpdateMode.REPLACE,
         )
-        if trace.attempt == 1:
-            self._table("events").upsert_entity(
-                {
-                    "PartitionKey": hour_bucket(started),
-                    "RowKey": safe_key(trace.event_id),
-                    "received_at": trace.started_at,
-                    "flow": trace.flow,
-                    "record_id": trace.record_id,
-                    "event_type": trace.event_type,
-                    "command": command_json if len(command_json) <= MAX_INLINE_COMMAND else "",
-                    "snapshot_ref": ref,
-                },
-                mode=UpdateMode.REPLACE,
-            )
 
     async def save(self, trace: AttemptTrace) -> None:
-        await run_blocking(self._save, trace)
+        """The row and the snapshot are written side by side (one round trip of latency, not two)."""
+        await asyncio.gather(run_blocking(self._row, trace), run_blocking(self._upload, trace))
 
     def _timeline(self, flow: str, record_id: str) -> list[TraceSummary]:
         rows = self._table("traces").query_entities(
@@ -122,19 +121,15 @@ class TableBlobTraceStore:
         return await run_blocking(self._snapshot, ref)
 
     def _received_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """First attempts started in [start, end): a filtered scan, acceptable for a rare admin action."""
+        query = "attempt eq 1 and started_at ge @start and started_at lt @end"
+        bounds = {"start": start.astimezone(UTC).isoformat(), "end": end.astimezone(UTC).isoformat()}
         found: list[dict[str, Any]] = []
-        moment = start.replace(minute=0, second=0, microsecond=0)
-        while moment < end:
-            for row in self._table("events").query_entities(
-                "PartitionKey eq @pk", parameters={"pk": hour_bucket(moment)}
-            ):
-                received = datetime.fromisoformat(str(row["received_at"]))
-                if start <= received < end:
-                    command = row.get("command") or json.dumps(
-                        (self._snapshot(str(row["snapshot_ref"])) or {}).get("command", {})
-                    )
-                    found.append(json.loads(command))
-            moment += timedelta(hours=1)
+        for row in self._table("traces").query_entities(query, parameters=bounds):
+            command = row.get("command") or json.dumps(
+                (self._snapshot(str(row["snapshot_ref"])) or {}).get("command", {})
+            )
+            found.append(json.loads(command))
         return sorted(found, key=lambda c: str(c.get("received_at", "")))
 
     async def received_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -149,9 +144,6 @@ class TableBlobTraceStore:
                 self._snapshots().delete_blob(str(row["snapshot_ref"]))
             traces.delete_entity(row["PartitionKey"], row["RowKey"])
             removed += 1
-        events = self._table("events")
-        for row in list(events.query_entities("PartitionKey lt @bucket", parameters={"bucket": hour_bucket(before)})):
-            events.delete_entity(row["PartitionKey"], row["RowKey"])
         return removed
 
     async def purge(self, before: datetime) -> int:
@@ -159,7 +151,13 @@ class TableBlobTraceStore:
 
 
 def trace_store(
-    connection_string: str, table_endpoint: str, blob_endpoint: str, client_id: str, prefix: str
+    connection_string: str,
+    table_endpoint: str,
+    blob_endpoint: str,
+    client_id: str,
+    prefix: str,
+    *,
+    snapshot_mode: str = "all",
 ) -> TableBlobTraceStore:
     if connection_string:
         tables = TableServiceClient.from_connection_string(connection_string)
@@ -170,4 +168,4 @@ def trace_store(
         credential = DefaultAzureCredential(managed_identity_client_id=client_id or None)
         tables = TableServiceClient(table_endpoint, credential=credential)
         blobs = BlobServiceClient(blob_endpoint, credential=credential)
-    return TableBlobTraceStore(tables, blobs, prefix)
+    return TableBlobTraceStore(tables, blobs, prefix, snapshot_mode)
