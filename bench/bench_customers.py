@@ -176,12 +176,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--latency-ms", type=float, default=25.0, help="Dataverse emulator latency (+ same jitter)")
+    parser.add_argument(
+        "--trace-snapshots", default="all", choices=("all", "failures"), help="TRACE_SNAPSHOTS for the run"
+    )
     args = parser.parse_args()
     imports = import_time()
     options = StackOptions(
         dataverse_latency_ms=args.latency_ms,
         dataverse_jitter_ms=args.latency_ms,
         log_dir=PROJECT_DIR / "artifacts" / "stack-logs" / "bench",
+        extra_env={"TRACE_SNAPSHOTS": args.trace_snapshots},
     )
     with Stack(options) as stack:
         # In Azure the webhook and the worker scale apart; locally they share one process, so the
