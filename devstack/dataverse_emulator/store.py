@@ -63,28 +63,9 @@ def bare_contact_table() -> TableDef:
 
 
 def contact_table(prefix: str) -> TableDef:
+    """contact after `tillbridge schema apply`: Tillbridge's columns and alternate key in place."""
     columns: dict[str, int | None] = {
-        "firstname": 50,
-        "lastname": 50,
-        "middlename": 50,
-        "nickname": 100,
-        "fullname": 160,
-        "emailaddress1": 100,
-        "emailaddress2": 100,
-        "mobilephone": 50,
-        "telephone1": 50,
-        "address1_line1": 250,
-        "address1_line2": 250,
-        "address1_line3": 250,
-        "address1_city": 80,
-        "address1_stateorprovince": 50,
-        "address1_postalcode": 20,
-        "address1_country": 80,
-        "birthdate": None,
-        "description": 2000,
-        "donotbulkemail": None,
-        "merged": None,
-        "_masterid_value": None,
+        **STANDARD_CONTACT_COLUMNS,
         f"{prefix}_squarecustomerid": 100,
         f"{prefix}_squarereferenceid": 100,
         f"{prefix}_squarecompanyname": 500,
