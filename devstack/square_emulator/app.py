@@ -8,7 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from devstack.square_emulator import subscriptions
+from devstack.square_emulator import commerce_routes, subscriptions
+from devstack.square_emulator.commerce import Commerce
 from devstack.square_emulator.customers import EDITABLE, CustomerBook
 from devstack.square_emulator.delivery import Deliverer, DeliveryConfig
 from shared.gate import parse_time
@@ -285,6 +286,9 @@ def create_app(token: str, delivery: DeliveryConfig, seed: int = 7) -> web.Appli
     app.router.add_put("/v2/customers/{customer_id}", update_customer)
     app.router.add_delete("/v2/customers/{customer_id}", delete_customer)
     subscriptions.add_routes(app)
+    book = app[BOOK]
+    commerce_routes.add_routes(app, Commerce(rng=book.rng, clock=book.clock, events=book.events))
+    app[commerce_routes.DELIVER] = app[DELIVERER].enqueue
     app.router.add_post("/_control/customers", control_create)
     app.router.add_get("/_control/customers", control_state)
     app.router.add_patch("/_control/customers/{customer_id}", control_update)
