@@ -68,3 +68,50 @@ class SquareClient:
             raise classify(response)
         document = response.json()
         return list(document.get("customers", [])), document.get("cursor")
+
+    async def _get_object(self, path: str, name: str) -> dict[str, Any] | None:
+        response = await self._request("GET", path)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise classify(response)
+        return dict(response.json()[name])
+
+    async def retrieve_order(self, order_id: str) -> dict[str, Any] | None:
+        return await self._get_object(f"/v2/orders/{order_id}", "order")
+
+    async def batch_retrieve_orders(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Orders by id (≤ 100 per call); ids Square does not know are simply absent."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(order_ids), 100):
+            response = await self._request(
+                "POST", "/v2/orders/batch-retrieve", {"order_ids": order_ids[start : start + 100]}
+            )
+            if response.status_code != 200:
+                raise classify(response)
+            found.update({str(order["id"]): order for order in response.json().get("orders", [])})
+        return found
+
+    async def get_payment(self, payment_id: str) -> dict[str, Any] | None:
+        return await self._get_object(f"/v2/payments/{payment_id}", "payment")
+
+    async def get_refund(self, refund_id: str) -> dict[str, Any] | None:
+        return await self._get_object(f"/v2/refunds/{refund_id}", "refund")
+
+    async def retrieve_location(self, location_id: str) -> dict[str, Any] | None:
+        return await self._get_object(f"/v2/locations/{location_id}", "location")
+
+    async def search_catalog_changed_since(
+        self, begin_time: str | None, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None, str | None]:
+        """Items and categories modified after `begin_time` (exclusive), deleted ones included."""
+        body: dict[str, Any] = {"object_types": ["ITEM", "CATEGORY"], "include_deleted_objects": True, "limit": 1000}
+        if begin_time:
+            body["begin_time"] = begin_time
+        if cursor:
+            body["cursor"] = cursor
+        response = await self._request("POST", "/v2/catalog/search", body)
+        if response.status_code != 200:
+            raise classify(response)
+        document = response.json()
+        return list(document.get("objects", [])), document.get("cursor"), document.get("latest_time")
