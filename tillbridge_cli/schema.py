@@ -37,22 +37,111 @@ def _label(text: str) -> dict[str, Any]:
     }
 
 
-def column_definition(prefix: str, column: dict[str, Any]) -> dict[str, Any]:
-    if column["type"] != "string":
-        raise SchemaError(f"column {column['name']}: only string columns are supported so far")
-    return {
+REQUIRED_NONE = {
+    "Value": "None",
+    "CanBeChanged": True,
+    "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings",
+}
+_TYPES: dict[str, dict[str, Any]] = {
+    "string": {
         "@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata",
         "AttributeType": "String",
         "AttributeTypeName": {"Value": "StringType"},
-        "SchemaName": f"{prefix}_{column['name']}",
-        "MaxLength": column["max_length"],
         "FormatName": {"Value": "Text"},
-        "RequiredLevel": {
-            "Value": "None",
-            "CanBeChanged": True,
-            "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings",
-        },
+    },
+    "decimal": {
+        "@odata.type": "Microsoft.Dynamics.CRM.DecimalAttributeMetadata",
+        "AttributeType": "Decimal",
+        "AttributeTypeName": {"Value": "DecimalType"},
+        "Precision": 4,
+        "MinValue": -100000000000,
+        "MaxValue": 100000000000,
+    },
+    "integer": {
+        "@odata.type": "Microsoft.Dynamics.CRM.IntegerAttributeMetadata",
+        "AttributeType": "Integer",
+        "AttributeTypeName": {"Value": "IntegerType"},
+        "Format": "None",
+        "MinValue": 0,
+        "MaxValue": 2147483647,
+    },
+    "datetime": {
+        "@odata.type": "Microsoft.Dynamics.CRM.DateTimeAttributeMetadata",
+        "AttributeType": "DateTime",
+        "AttributeTypeName": {"Value": "DateTimeType"},
+        "Format": "DateAndTime",
+    },
+}
+
+
+def logical(prefix: str, name: str) -> str:
+    return f"{prefix}_{name}".lower()
+
+
+def table_logical(prefix: str, table: dict[str, Any]) -> str:
+    """Tables Tillbridge creates carry the prefix; standard ones (contact) keep their name."""
+    return logical(prefix, table["logical_name"]) if table.get("create") else str(table["logical_name"])
+
+
+def column_definition(prefix: str, column: dict[str, Any]) -> dict[str, Any]:
+    kind = _TYPES.get(column["type"])
+    if kind is None:
+        raise SchemaError(f"column {column['name']}: type {column['type']!r} is not one of {', '.join(_TYPES)}")
+    definition = {
+        **kind,
+        "SchemaName": f"{prefix}_{column['name']}",
+        "RequiredLevel": REQUIRED_NONE,
         "DisplayName": _label(column["label"]),
+    }
+    if column["type"] == "string":
+        definition["MaxLength"] = column["max_length"]
+    return definition
+
+
+def table_definition(prefix: str, table: dict[str, Any]) -> dict[str, Any]:
+    """EntityMetadata with its primary name column (Web API "Create and update table definitions")."""
+    primary = table["primary_name"]
+    return {
+        "@odata.type": "Microsoft.Dynamics.CRM.EntityMetadata",
+        "SchemaName": f"{prefix}_{table['logical_name']}",
+        "DisplayName": _label(table["display_name"]),
+        "DisplayCollectionName": _label(table["plural"]),
+        "Description": _label(f"{table['display_name']} synced from Square by Tillbridge"),
+        "OwnershipType": "UserOwned",
+        "IsActivity": False,
+        "HasActivities": False,
+        "HasNotes": False,
+        "Attributes": [{**column_definition(prefix, {**primary, "type": "string"}), "IsPrimaryName": True}],
+    }
+
+
+def lookup_definition(
+    prefix: str, table: dict[str, Any], lookup: dict[str, Any], targets: dict[str, str]
+) -> dict[str, Any]:
+    """A lookup column is created with its one-to-many relationship (RelationshipDefinitions)."""
+    referencing = table_logical(prefix, table)
+    referenced = targets.get(lookup["target"], lookup["target"])
+    return {
+        "@odata.type": "Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata",
+        "SchemaName": f"{prefix}_{referenced}_{referencing}_{lookup['name']}".lower(),
+        "ReferencedEntity": referenced,
+        "ReferencingEntity": referencing,
+        "Lookup": {
+            "@odata.type": "Microsoft.Dynamics.CRM.LookupAttributeMetadata",
+            "AttributeType": "Lookup",
+            "AttributeTypeName": {"Value": "LookupType"},
+            "SchemaName": f"{prefix}_{lookup['name']}",
+            "RequiredLevel": REQUIRED_NONE,
+            "DisplayName": _label(lookup["label"]),
+        },
+        "CascadeConfiguration": {
+            "Assign": "NoCascade",
+            "Delete": "RemoveLink",
+            "Merge": "NoCascade",
+            "Reparent": "NoCascade",
+            "Share": "NoCascade",
+            "Unshare": "NoCascade",
+        },
     }
 
 
@@ -61,8 +150,13 @@ def key_definition(prefix: str, key: dict[str, Any]) -> dict[str, Any]:
         "@odata.type": "Microsoft.Dynamics.CRM.EntityKeyMetadata",
         "SchemaName": f"{prefix}_{key['name']}",
         "DisplayName": _label(key["label"]),
-        "KeyAttributes": [f"{prefix}_{c}".lower() for c in key["columns"]],
+        "KeyAttributes": [logical(prefix, c) for c in key["columns"]],
     }
+
+
+def targets_of(prefix: str, schema: dict[str, Any]) -> dict[str, str]:
+    """Lookup target names in the schema file → logical names (created tables get the prefix)."""
+    return {t["logical_name"]: table_logical(prefix, t) for t in schema["tables"]}
 
 
 class SchemaApplier:
@@ -101,29 +195,62 @@ class SchemaApplier:
 
     async def apply(self, schema: dict[str, Any], prefix: str) -> SchemaReport:
         report = SchemaReport()
+        targets = targets_of(prefix, schema)
         for table in schema["tables"]:
-            entity = f"EntityDefinitions(LogicalName='{table['logical_name']}')"
+            name = table_logical(prefix, table)
+            entity = f"EntityDefinitions(LogicalName='{name}')"
             found = await self._send("GET", f"{entity}?$select=LogicalName")
+            if found.status_code == 404 and not table.get("create"):
+                raise SchemaError(f"table {name} does not exist in this environment")
             if found.status_code == 404:
-                raise SchemaError(f"table {table['logical_name']} does not exist in this environment")
+                created = await self._send("POST", "EntityDefinitions", table_definition(prefix, table))
+                if created.status_code not in (200, 201, 204):
+                    raise SchemaError(f"creating table {name} failed: {created.status_code} {_code(created)}")
+                report.created.append(name)
+                self.say(f"created table {name}")
+            else:
+                report.existing.append(name)
             for column in table["columns"]:
                 await self._ensure_column(entity, prefix, column, report)
+            for lookup in table.get("lookups", []):
+                await self._ensure_lookup(entity, prefix, table=table, lookup=lookup, targets=targets, report=report)
             for key in table["keys"]:
                 await self._ensure_key(entity, prefix, key, report)
             await self._wait_for_keys(entity, prefix, table["keys"], report)
         return report
 
     async def _ensure_column(self, entity: str, prefix: str, column: dict[str, Any], report: SchemaReport) -> None:
-        logical = f"{prefix}_{column['name']}".lower()
-        found = await self._send("GET", f"{entity}/Attributes(LogicalName='{logical}')?$select=LogicalName")
+        column_name = logical(prefix, column["name"])
+        found = await self._send("GET", f"{entity}/Attributes(LogicalName='{column_name}')?$select=LogicalName")
         if found.status_code == 200:
-            report.existing.append(logical)
+            report.existing.append(column_name)
             return
         created = await self._send("POST", f"{entity}/Attributes", column_definition(prefix, column))
         if created.status_code not in (200, 201, 204):
-            raise SchemaError(f"creating column {logical} failed: {created.status_code} {_code(created)}")
-        report.created.append(logical)
-        self.say(f"created column {logical}")
+            raise SchemaError(f"creating column {column_name} failed: {created.status_code} {_code(created)}")
+        report.created.append(column_name)
+        self.say(f"created column {column_name}")
+
+    async def _ensure_lookup(
+        self,
+        entity: str,
+        prefix: str,
+        *,
+        table: dict[str, Any],
+        lookup: dict[str, Any],
+        targets: dict[str, str],
+        report: SchemaReport,
+    ) -> None:
+        name = logical(prefix, lookup["name"])
+        found = await self._send("GET", f"{entity}/Attributes(LogicalName='{name}')?$select=LogicalName")
+        if found.status_code == 200:
+            report.existing.append(f"{table_logical(prefix, table)}.{name}")
+            return
+        created = await self._send("POST", "RelationshipDefinitions", lookup_definition(prefix, table, lookup, targets))
+        if created.status_code not in (200, 201, 204):
+            raise SchemaError(f"creating lookup {name} failed: {created.status_code} {_code(created)}")
+        report.created.append(f"{table_logical(prefix, table)}.{name}")
+        self.say(f"created lookup {table_logical(prefix, table)}.{name}")
 
     async def _keys(self, entity: str) -> dict[str, dict[str, Any]]:
         response = await self._send(
@@ -132,18 +259,18 @@ class SchemaApplier:
         return {str(k["LogicalName"]).lower(): k for k in response.json().get("value", [])}
 
     async def _ensure_key(self, entity: str, prefix: str, key: dict[str, Any], report: SchemaReport) -> None:
-        logical = f"{prefix}_{key['name']}".lower()
-        if logical in await self._keys(entity):
-            report.existing.append(logical)
+        key_name = logical(prefix, key["name"])
+        if key_name in await self._keys(entity):
+            report.existing.append(key_name)
             return
         created = await self._send("POST", f"{entity}/Keys", key_definition(prefix, key))
         if created.status_code not in (200, 201, 204):
-            raise SchemaError(f"creating key {logical} failed: {created.status_code} {_code(created)}")
-        report.created.append(logical)
-        self.say(f"created key {logical}; waiting for its index")
+            raise SchemaError(f"creating key {key_name} failed: {created.status_code} {_code(created)}")
+        report.created.append(key_name)
+        self.say(f"created key {key_name}; waiting for its index")
 
     async def _wait_for_keys(self, entity: str, prefix: str, keys: list[dict[str, Any]], report: SchemaReport) -> None:
-        wanted = {f"{prefix}_{k['name']}".lower() for k in keys}
+        wanted = {logical(prefix, k["name"]) for k in keys}
         deadline = time.monotonic() + self.key_timeout
         while True:
             states = {

@@ -12,7 +12,20 @@ from typing import Any
 
 from aiohttp import web
 
-from devstack.dataverse_emulator.server import _SEGMENT, API, Emulator, Fault, Handlers, Limits, _error, _parse_key
+from devstack.dataverse_emulator.batch import batch_response
+from devstack.dataverse_emulator.server import (
+    _SEGMENT,
+    API,
+    Answer,
+    Call,
+    Emulator,
+    Fault,
+    Handlers,
+    Limits,
+    _error,
+    _parse_key,
+    fault_answer,
+)
 from devstack.dataverse_emulator.store import DataverseFault
 
 EMULATOR_KEY = web.AppKey("emulator", Emulator)
@@ -51,42 +64,57 @@ def _take_fault(em: Emulator, method: str) -> Fault | None:
     return None
 
 
-async def _route(handlers: Handlers, request: web.Request, tail: str) -> web.Response:
+def route(handlers: Handlers, call: Call) -> Answer:
+    """One Web API request (from HTTP or from a $batch part) → its answer; Dataverse faults become answers."""
+    try:
+        return _dispatch(handlers, call)
+    except DataverseFault as error:
+        return fault_answer(error)
+    except (json.JSONDecodeError, ValueError) as error:
+        return fault_answer(DataverseFault(400, "0x80040203", f"Bad request body: {error}"))
+
+
+def _dispatch(handlers: Handlers, call: Call) -> Answer:
     em = handlers.em
-    if tail == "WhoAmI" and request.method == "GET":
-        return web.json_response(
+    tail = call.tail
+    if tail == "WhoAmI" and call.method == "GET":
+        return Answer(
+            200,
             {
                 "BusinessUnitId": "00000000-0000-0000-0000-0000000000b1",
                 "UserId": "00000000-0000-0000-0000-0000000000a1",
                 "OrganizationId": "00000000-0000-0000-0000-0000000000c1",
             },
-            headers={"x-ms-dop-hint": str(em.limits.dop_hint)},
+            {"x-ms-dop-hint": str(em.limits.dop_hint)},
         )
-    if tail == "Merge" and request.method == "POST":
-        return await handlers.merge(request)
+    if tail == "Merge" and call.method == "POST":
+        return handlers.merge(call)
     if em.metadata.handles(tail):
-        body = await request.json() if request.can_read_body else None
-        status, document, headers = em.metadata.handle(request.method, tail, body, handlers.base(request))
-        if document is None:
-            return web.Response(status=status, headers=headers)
-        return web.json_response(document, status=status, headers=headers)
+        status, document, headers = em.metadata.handle(call.method, tail, call.json() if call.body else None, call.base)
+        return Answer(status, document, headers)
     match = _SEGMENT.match(tail)
     if match is None:
         raise DataverseFault(404, "0x8006088a", f"Resource not found for the segment '{tail}'.")
     table = em.store.table(match.group("name"))
     key_text = match.group("key")
     if key_text is None:
-        if request.method == "GET":
-            return await handlers.get_collection(request, table)
-        if request.method == "POST":
-            return await handlers.post_collection(request, table)
+        if call.method == "GET":
+            return handlers.get_collection(call, table)
+        if call.method == "POST":
+            return handlers.post_collection(call, table)
     else:
         key = _parse_key(key_text)
-        if request.method == "GET":
-            return await handlers.get_one(request, table, key)
-        if request.method == "PATCH":
-            return await handlers.patch(request, table, key)
-    raise DataverseFault(405, "0x80060888", f"The HTTP method '{request.method}' is not allowed here.")
+        if call.method == "GET":
+            return handlers.get_one(call, table, key)
+        if call.method == "PATCH":
+            return handlers.patch(call, table, key)
+    raise DataverseFault(405, "0x80060888", f"The HTTP method '{call.method}' is not allowed here.")
+
+
+def to_response(answer: Answer) -> web.Response:
+    if answer.body is None:
+        return web.Response(status=answer.status, headers=answer.headers)
+    return web.json_response(answer.body, status=answer.status, headers=answer.headers)
 
 
 async def api(request: web.Request) -> web.StreamResponse:
@@ -118,12 +146,18 @@ async def _handle(em: Emulator, handlers: Handlers, request: web.Request) -> web
         em.stats[f"status {fault.status}"] += 1
         headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
         return _error(DataverseFault(fault.status, fault.code, "Injected fault.", headers))
-    try:
-        response = await _route(handlers, request, request.match_info["tail"])
-    except DataverseFault as error:
-        response = _error(error)
-    except (json.JSONDecodeError, ValueError) as error:
-        response = _error(DataverseFault(400, "0x80040203", f"Bad request body: {error}"))
+    call = Call(
+        request.method,
+        request.match_info["tail"],
+        dict(request.query),
+        dict(request.headers),
+        await request.read(),
+        f"{request.scheme}://{request.host}{API}",
+    )
+    if call.tail == "$batch" and call.method == "POST":
+        response = batch_response(handlers, call)
+    else:
+        response = to_response(route(handlers, call))
     em.stats[f"status {response.status}"] += 1
     if fault is not None and fault.hang_after_write_seconds:
         await asyncio.sleep(fault.hang_after_write_seconds)  # applied, but the caller never hears back in time

@@ -9,11 +9,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from devstack.dataverse_emulator.store import DataverseFault, Store, Table
+from devstack.dataverse_emulator.store import SYSTEM_COLUMNS, DataverseFault, Store, Table, TableDef
 
 _ENTITY = re.compile(
     r"^EntityDefinitions\(LogicalName='(?P<entity>\w+)'\)(?:/(?P<kind>Attributes|Keys)(?:\(LogicalName='(?P<name>\w+)'\))?)?$"
 )
+
+
+ATTRIBUTE_TYPES = {
+    f"Microsoft.Dynamics.CRM.{name}AttributeMetadata"
+    for name in ("String", "Decimal", "Integer", "DateTime", "Boolean", "Money")
+}
 
 
 @dataclass
@@ -33,17 +39,22 @@ class Metadata:
     keys: dict[str, dict[str, PendingKey]] = field(default_factory=dict)
 
     def handles(self, tail: str) -> bool:
-        return _ENTITY.match(tail) is not None
+        return _ENTITY.match(tail) is not None or tail in ("EntityDefinitions", "RelationshipDefinitions")
 
     def handle(self, method: str, tail: str, body: dict[str, Any] | None, base: str) -> tuple[int, Any, dict[str, str]]:
+        if method != "GET" and not self.writes_allowed:
+            raise DataverseFault(403, "0x80040220", "Principal user is missing prvCreateEntity privilege.")
+        if tail == "EntityDefinitions" and method == "POST" and body is not None:
+            return self._create_table(body, base)
+        if tail == "RelationshipDefinitions" and method == "POST" and body is not None:
+            return self._create_lookup(body, base)
         match = _ENTITY.match(tail)
-        assert match is not None
+        if match is None:
+            raise DataverseFault(405, "0x80060888", f"{method} {tail} is not supported here.")
         table = self.store.by_logical.get(match.group("entity"))
         if table is None:
             raise DataverseFault(404, "0x80040217", f"Could not find entity with LogicalName = {match.group('entity')}")
         kind, name = match.group("kind"), match.group("name")
-        if method != "GET" and not self.writes_allowed:
-            raise DataverseFault(403, "0x80040220", "Principal user is missing prvCreateAttribute privilege.")
         if kind is None:
             return (
                 200,
@@ -58,6 +69,43 @@ class Metadata:
             return self._attributes(method, table, name, body, base)
         return self._keys(method, table, body, base)
 
+    def _create_table(self, body: dict[str, Any], base: str) -> tuple[int, Any, dict[str, str]]:
+        if body.get("@odata.type") != "Microsoft.Dynamics.CRM.EntityMetadata" or not body.get("SchemaName"):
+            raise DataverseFault(400, "0x80040203", "An EntityMetadata with a SchemaName is required.")
+        primary = [a for a in body.get("Attributes", []) if a.get("IsPrimaryName")]
+        if len(primary) != 1:
+            raise DataverseFault(400, "0x80040203", "The table needs exactly one primary name attribute.")
+        logical = str(body["SchemaName"]).lower()
+        if logical in self.store.by_logical:
+            raise DataverseFault(400, "0x80044363", f"An entity with the specified name {logical} already exists.")
+        columns: dict[str, int | None] = {
+            str(primary[0]["SchemaName"]).lower(): int(primary[0].get("MaxLength", 100)),
+            "_ownerid_value": None,
+            **SYSTEM_COLUMNS,
+        }
+        self.store.add_table(TableDef(logical, f"{logical}s", columns, lookups={"ownerid": "systemusers|teams"}))
+        return 204, None, {"OData-EntityId": f"{base}EntityDefinitions({uuid.uuid5(uuid.NAMESPACE_URL, logical)})"}
+
+    def _create_lookup(self, body: dict[str, Any], base: str) -> tuple[int, Any, dict[str, str]]:
+        lookup = body.get("Lookup") or {}
+        if body.get("@odata.type") != "Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata" or not lookup.get(
+            "SchemaName"
+        ):
+            raise DataverseFault(400, "0x80040203", "A OneToManyRelationshipMetadata with a Lookup is required.")
+        referencing = self.store.by_logical.get(str(body.get("ReferencingEntity")))
+        referenced = self.store.by_logical.get(str(body.get("ReferencedEntity")))
+        if referencing is None or referenced is None:
+            raise DataverseFault(404, "0x80040217", "The referenced or referencing entity does not exist.")
+        navigation = str(lookup["SchemaName"])
+        if navigation.lower() in referencing.definition.columns:
+            raise DataverseFault(
+                400, "0x80044363", f"An attribute with the specified name {navigation.lower()} already exists."
+            )
+        referencing.definition.lookups[navigation] = referenced.definition.entity_set
+        referencing.definition.columns[navigation.lower()] = None
+        referencing.definition.columns[f"_{navigation.lower()}_value"] = None
+        return 204, None, {"OData-EntityId": f"{base}RelationshipDefinitions({uuid.uuid4()})"}
+
     def _attributes(
         self, method: str, table: Table, name: str | None, body: dict[str, Any] | None, base: str
     ) -> tuple[int, Any, dict[str, str]]:
@@ -66,16 +114,19 @@ class Metadata:
                 raise DataverseFault(404, "0x80040217", f"Could not find attribute with LogicalName = {name}")
             return 200, {"LogicalName": name, "MaxLength": table.definition.columns[name]}, {}
         if method == "POST" and body is not None:
-            if body.get("@odata.type") != "Microsoft.Dynamics.CRM.StringAttributeMetadata" or "SchemaName" not in body:
+            if body.get("@odata.type") not in ATTRIBUTE_TYPES or "SchemaName" not in body:
                 raise DataverseFault(
-                    400, "0x80040203", "Only StringAttributeMetadata with a SchemaName is supported here."
+                    400,
+                    "0x80040203",
+                    f"Supported attribute types: {', '.join(sorted(ATTRIBUTE_TYPES))}; SchemaName is required.",
                 )
             logical = str(body["SchemaName"]).lower()
             if logical in table.definition.columns:
                 raise DataverseFault(
                     400, "0x80044363", f"An attribute with the specified name {logical} already exists."
                 )
-            table.definition.columns[logical] = int(body.get("MaxLength", 100))
+            is_text = body["@odata.type"] == "Microsoft.Dynamics.CRM.StringAttributeMetadata"
+            table.definition.columns[logical] = int(body.get("MaxLength", 100)) if is_text else None
             entity_id = (
                 f"{base}EntityDefinitions(LogicalName='{table.definition.logical_name}')/Attributes({uuid.uuid4()})"
             )

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 from aiohttp import web
 
 from devstack.dataverse_emulator.metadata import Metadata
 from devstack.dataverse_emulator.odata_filter import FilterError, parse_filter
-from devstack.dataverse_emulator.store import DataverseFault, Store, Table, bare_contact_table, contact_table
+from devstack.dataverse_emulator.store import DataverseFault, Store, Table, bare_contact_table, standard_tables
 
 API = "/api/data/v9.2/"
+DEFAULT_USER = "00000000-0000-0000-0000-0000000000a1"  # WhoAmI's UserId
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _KEY_PART = re.compile(r"(\w+)=('(?:[^']|'')*'|[^,]+)")
@@ -62,12 +64,45 @@ class Emulator:
         self.reset()
 
     def reset(self) -> None:
-        self.store = Store([bare_contact_table() if self.bare else contact_table(self.prefix)])
+        self.store = Store([bare_contact_table(), *standard_tables()])
         self.metadata = Metadata(self.store)
+        self.store.create(self.store.table("systemusers"), {"fullname": "Integration user"}, _now(), DEFAULT_USER)
+        if not self.bare:
+            provision(self.metadata, self.prefix)
         self.faults.clear()
         self.stats.clear()
         self._window.clear()
         self.writes_applied = 0
+
+
+def provision(metadata: Metadata, prefix: str) -> None:
+    """The environment after `tillbridge schema apply`: the same schema file, through the same metadata calls."""
+    from tillbridge_cli.schema import (
+        column_definition,
+        key_definition,
+        load_schema,
+        lookup_definition,
+        table_definition,
+        table_logical,
+        targets_of,
+    )
+
+    schema = load_schema()
+    targets = targets_of(prefix, schema)
+    for table in schema["tables"]:
+        name = table_logical(prefix, table)
+        entity = f"EntityDefinitions(LogicalName='{name}')"
+        if table.get("create"):
+            metadata.handle("POST", "EntityDefinitions", table_definition(prefix, table), API)
+        for column in table["columns"]:
+            metadata.handle("POST", f"{entity}/Attributes", column_definition(prefix, column), API)
+        for lookup in table.get("lookups", []):
+            metadata.handle("POST", "RelationshipDefinitions", lookup_definition(prefix, table, lookup, targets), API)
+        for key in table["keys"]:
+            definition = key_definition(prefix, key)
+            metadata.store.by_logical[name].definition.keys[str(definition["SchemaName"]).lower()] = tuple(
+                definition["KeyAttributes"]
+            )
 
 
 def _now() -> str:
@@ -99,12 +134,39 @@ def _representation(table: Table, row: dict[str, Any], select: list[str] | None)
     return {"@odata.etag": f'W/"{row["versionnumber"]}"', **shown}
 
 
+@dataclass
+class Call:
+    """One Web API request, from HTTP or from inside a $batch."""
+
+    method: str
+    tail: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    base: str  # https://host/api/data/v9.2/
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else {}
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def fault_answer(fault: DataverseFault) -> Answer:
+    return Answer(fault.status, {"error": {"code": fault.code, "message": fault.message}}, dict(fault.headers))
+
+
 class Handlers:
     def __init__(self, emulator: Emulator) -> None:
         self.em = emulator
-
-    def base(self, request: web.Request) -> str:
-        return f"{request.scheme}://{request.host}{API}"
 
     def _locate(self, table: Table, key: dict[str, Any] | str) -> dict[str, Any] | None:
         if isinstance(key, str):
@@ -133,15 +195,19 @@ class Handlers:
                         "0x80060888",
                         f"An undeclared property '{navigation}' which only has property annotations in the payload.",
                     )
-                values[f"_{navigation}_value"] = self._resolve_bind(value) if value else None
+                values[f"_{navigation.lower()}_value"] = (
+                    self._resolve_bind(value, table.definition.lookups[navigation]) if value else None
+                )
             else:
                 values[name] = value
         return values
 
-    def _resolve_bind(self, reference: str) -> str:
+    def _resolve_bind(self, reference: str, expected_set: str) -> str:
         match = _SEGMENT.match(reference.strip("/").split("/")[-1])
         if match is None or match.group("key") is None:
             raise DataverseFault(400, "0x80060888", f"Bad @odata.bind reference '{reference}'.")
+        if match.group("name") not in expected_set.split("|"):
+            raise DataverseFault(400, "0x80060888", f"The lookup expects {expected_set}, not {match.group('name')}.")
         target = self.em.store.table(match.group("name"))
         key = _parse_key(match.group("key"))
         row = self._locate(target, key)
@@ -149,23 +215,20 @@ class Handlers:
             raise self._not_found(target, key)
         return str(row[target.definition.id_column])
 
-    def _entity_id_header(self, request: web.Request, table: Table, row: dict[str, Any]) -> dict[str, str]:
-        return {
-            "OData-EntityId": f"{self.base(request)}{table.definition.entity_set}({row[table.definition.id_column]})"
-        }
+    def _entity_id_header(self, call: Call, table: Table, row: dict[str, Any]) -> dict[str, str]:
+        return {"OData-EntityId": f"{call.base}{table.definition.entity_set}({row[table.definition.id_column]})"}
 
-    def _write_response(self, request: web.Request, table: Table, row: dict[str, Any], created: bool) -> web.Response:
-        if "return=representation" in request.headers.get("Prefer", ""):
-            select = request.query.get("$select")
+    def _write_answer(self, call: Call, table: Table, row: dict[str, Any], created: bool) -> Answer:
+        if "return=representation" in (call.header("Prefer") or ""):
+            select = call.query.get("$select")
             body = _representation(table, row, select.split(",") if select else None)
-            return web.json_response(body, status=201 if created else 200)
-        return web.Response(status=204, headers=self._entity_id_header(request, table, row))
+            return Answer(201 if created else 200, body)
+        return Answer(204, None, self._entity_id_header(call, table, row))
 
-    async def patch(self, request: web.Request, table: Table, key: dict[str, Any] | str) -> web.Response:
-        body = await request.json()
-        values = self._bind_lookups(table, body)
+    def patch(self, call: Call, table: Table, key: dict[str, Any] | str) -> Answer:
+        values = self._bind_lookups(table, call.json())
         row = self._locate(table, key)
-        if_match, if_none = request.headers.get("If-Match"), request.headers.get("If-None-Match")
+        if_match, if_none = call.header("If-Match"), call.header("If-None-Match")
         if row is None and if_match:
             raise self._not_found(table, key)
         if row is not None and if_none == "*":
@@ -184,53 +247,51 @@ class Handlers:
             self.em.store.update(table, row, values, _now())
             created = False
         self.em.writes_applied += 1
-        return self._write_response(request, table, row, created)
+        return self._write_answer(call, table, row, created)
 
-    async def post_collection(self, request: web.Request, table: Table) -> web.Response:
-        values = self._bind_lookups(table, await request.json())
+    def post_collection(self, call: Call, table: Table) -> Answer:
+        values = self._bind_lookups(table, call.json())
         row = self.em.store.create(table, values, _now(), values.pop(table.definition.id_column, None))
         self.em.writes_applied += 1
-        return self._write_response(request, table, row, True)
+        return self._write_answer(call, table, row, True)
 
-    async def get_one(self, request: web.Request, table: Table, key: dict[str, Any] | str) -> web.Response:
+    def get_one(self, call: Call, table: Table, key: dict[str, Any] | str) -> Answer:
         row = self._locate(table, key)
         if row is None:
             raise self._not_found(table, key)
-        select = request.query.get("$select")
+        select = call.query.get("$select")
         body = _representation(table, row, select.split(",") if select else None)
-        return web.json_response(
-            {"@odata.context": f"{self.base(request)}$metadata#{table.definition.entity_set}/$entity", **body}
-        )
+        return Answer(200, {"@odata.context": f"{call.base}$metadata#{table.definition.entity_set}/$entity", **body})
 
-    async def get_collection(self, request: web.Request, table: Table) -> web.Response:
+    def get_collection(self, call: Call, table: Table) -> Answer:
         rows = list(table.rows.values())
-        if "$filter" in request.query:
+        if "$filter" in call.query:
             try:
-                predicate = parse_filter(request.query["$filter"])
+                predicate = parse_filter(call.query["$filter"])
             except FilterError as error:
                 raise DataverseFault(400, "0x80060888", f"Invalid $filter: {error}") from error
             rows = [row for row in rows if predicate(row)]
-        if "$top" in request.query:
-            rows = rows[: int(request.query["$top"])]
+        if "$top" in call.query:
+            rows = rows[: int(call.query["$top"])]
         page_size = 5000
-        match = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("Prefer", ""))
+        match = re.search(r"odata\.maxpagesize=(\d+)", call.header("Prefer") or "")
         if match:
             page_size = int(match.group(1))
-        skip = int(request.query.get("$skiptoken", "0"))
+        skip = int(call.query.get("$skiptoken", "0"))
         page = rows[skip : skip + page_size]
-        select = request.query.get("$select")
+        select = call.query.get("$select")
         body: dict[str, Any] = {
-            "@odata.context": f"{self.base(request)}$metadata#{table.definition.entity_set}",
+            "@odata.context": f"{call.base}$metadata#{table.definition.entity_set}",
             "value": [_representation(table, row, select.split(",") if select else None) for row in page],
         }
         if skip + page_size < len(rows):
-            query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
+            query = {k: v for k, v in call.query.items() if k != "$skiptoken"}
             query["$skiptoken"] = str(skip + page_size)
-            body["@odata.nextLink"] = str(request.url.with_query(query))
-        return web.json_response(body)
+            body["@odata.nextLink"] = f"{call.base}{call.tail}?{urlencode(query)}"
+        return Answer(200, body)
 
-    async def merge(self, request: web.Request) -> web.Response:
-        body = await request.json()
+    def merge(self, call: Call) -> Answer:
+        body = call.json()
         parts = [body.get(name) or {} for name in ("Target", "Subordinate", "UpdateContent")]
         if any("@odata.type" not in part for part in parts):
             raise DataverseFault(
@@ -256,4 +317,4 @@ class Handlers:
             _now(),
         )
         self.em.writes_applied += 1
-        return web.Response(status=204)
+        return Answer(204)

@@ -57,6 +57,20 @@ STANDARD_CONTACT_COLUMNS: dict[str, int | None] = {
 }
 
 
+def standard_tables() -> list[TableDef]:
+    """Standard tables the flows touch besides contact: users and teams (owners) and cases."""
+    return [
+        TableDef("systemuser", "systemusers", {"fullname": 200, "domainname": 1024, **SYSTEM_COLUMNS}),
+        TableDef("team", "teams", {"name": 160, **SYSTEM_COLUMNS}),
+        TableDef(
+            "incident",
+            "incidents",
+            {"title": 200, "description": 2000, "_customerid_value": None, "_ownerid_value": None, **SYSTEM_COLUMNS},
+            lookups={"customerid_contact": "contacts", "ownerid": "systemusers|teams"},
+        ),
+    ]
+
+
 def bare_contact_table() -> TableDef:
     """contact as a new environment has it: no Tillbridge columns or keys (for `tillbridge schema apply`)."""
     return TableDef("contact", "contacts", {**STANDARD_CONTACT_COLUMNS, **SYSTEM_COLUMNS})
@@ -138,6 +152,11 @@ class Store:
         self.tables = {t.entity_set: Table(t) for t in tables}
         self.by_logical = {t.logical_name: self.tables[t.entity_set] for t in tables}
         self._versions = itertools.count(1000)
+
+    def add_table(self, definition: TableDef) -> Table:
+        table = self.tables[definition.entity_set] = Table(definition)
+        self.by_logical[definition.logical_name] = table
+        return table
 
     def table(self, entity_set: str) -> Table:
         table = self.tables.get(entity_set)

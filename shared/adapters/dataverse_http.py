@@ -20,6 +20,7 @@ import httpx
 
 from shared import observability, tracing
 from shared.adapters.dataverse_auth import TokenProvider
+from shared.adapters.odata_batch import BatchOperation, BatchPartResult, build_batch, parse_batch_response
 from shared.adapters.rate_gate import RateGate
 from shared.errors import ConcurrencyError, TerminalError, ThrottledError, TransientError
 from shared.ports import UpsertResult
@@ -137,9 +138,14 @@ class DataverseClient:
 
     async def _once(self, method: str, path: str, body: Any, headers: Mapping[str, str] | None) -> httpx.Response:
         async with self._gate.slot():
-            response = await self._http.request(
-                method, self._root + path, json=body, headers=await self._headers(headers)
-            )
+            if isinstance(body, bytes):  # a $batch body, already encoded with its own Content-Type
+                response = await self._http.request(
+                    method, self._root + path, content=body, headers=await self._headers(headers)
+                )
+            else:
+                response = await self._http.request(
+                    method, self._root + path, json=body, headers=await self._headers(headers)
+                )
         hint = response.headers.get("x-ms-dop-hint")
         if hint and hint.isdigit():
             self._gate.hint(int(hint))
@@ -236,6 +242,23 @@ class DataverseClient:
         response = await self.send("POST", "Merge", body)
         if response.status_code not in (200, 204):
             raise classify(response)
+
+    async def batch(self, operations: Sequence[BatchOperation]) -> list[BatchPartResult]:
+        """All operations in one request and one changeset: every write lands, or none does."""
+        if not operations:
+            return []
+        content_type, body = build_batch(operations, self._root)
+        response = await self.send("POST", "$batch", body, {"Content-Type": content_type})
+        results = parse_batch_response(response.headers.get("Content-Type", ""), response.content)
+        failed = next((r for r in results if r.status >= 400), None)
+        if response.status_code >= 400 or failed is not None:
+            if failed is None:
+                raise classify(response)
+            part = httpx.Response(
+                failed.status, json=failed.body if isinstance(failed.body, dict) else {}, headers=failed.headers
+            )
+            raise classify(part)
+        return results
 
     async def who_am_i(self) -> dict[str, Any]:
         response = await self.send("GET", "WhoAmI")

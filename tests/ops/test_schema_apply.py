@@ -42,23 +42,39 @@ def _upsert(server: ThreadedServer) -> int:
     ).status_code
 
 
-def test_apply_creates_columns_and_key_then_upsert_by_key_works(bare: ThreadedServer) -> None:
+def test_apply_creates_tables_columns_lookups_and_keys_then_writes_work(bare: ThreadedServer) -> None:
     assert _upsert(bare) == 400  # before: no such key in this environment
     report = apply(bare)
-    assert report.created == [
-        "tb_squarecustomerid",
-        "tb_squarereferenceid",
-        "tb_squarecompanyname",
-        "tb_contact_squarecustomerid_key",
-    ]  # type: ignore[attr-defined]
-    assert report.keys_active == ["tb_contact_squarecustomerid_key"]  # type: ignore[attr-defined]
+    created = set(report.created)  # type: ignore[attr-defined]
+    assert {"tb_squarecustomerid", "tb_lifetimevalue", "tb_contact_squarecustomerid_key"} <= created
+    assert {"tb_location", "tb_transaction", "tb_transactionline", "tb_payment", "tb_refund"} <= created
+    assert {
+        "tb_transaction.tb_contactid",
+        "tb_transactionline.tb_transactionid",
+        "tb_refund.tb_transactionid",
+    } <= created
+    assert len(report.keys_active) == 6  # type: ignore[attr-defined]
     assert _upsert(bare) == 204
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    order = httpx.patch(
+        f"{bare.url}/api/data/v9.2/tb_transactions(tb_squareorderid='O1')",
+        json={
+            "tb_name": "Sale",
+            "tb_totalamount": 12.5,
+            "tb_ContactId@odata.bind": "/contacts(tb_squarecustomerid='SQ1')",
+        },
+        headers=headers,
+    )
+    assert order.status_code == 204
+    row = httpx.get(f"{bare.url}/api/data/v9.2/tb_transactions(tb_squareorderid='O1')", headers=headers).json()
+    contact = httpx.get(f"{bare.url}/api/data/v9.2/contacts(tb_squarecustomerid='SQ1')", headers=headers).json()
+    assert row["_tb_contactid_value"] == contact["contactid"]
 
 
 def test_apply_is_idempotent(bare: ThreadedServer) -> None:
     apply(bare)
     again = apply(bare)
-    assert again.created == [] and len(again.existing) == 4  # type: ignore[attr-defined]
+    assert again.created == [] and len(again.existing) > 40  # type: ignore[attr-defined]
 
 
 def test_publisher_prefix_names_everything(bare: ThreadedServer) -> None:
@@ -77,8 +93,9 @@ def test_duplicate_values_fail_the_key_index(bare: ThreadedServer) -> None:
         async with httpx.AsyncClient() as http:
             applier = SchemaApplier(http, bare.url, TOKEN, poll=0.1, key_timeout=10, say=lambda _: None)
             schema = load_schema()
+            schema["tables"] = schema["tables"][:1]
             schema["tables"][0]["keys"] = []
-            await applier.apply(schema, "tb")  # columns only
+            await applier.apply(schema, "tb")  # contact columns only
 
     asyncio.run(prepare())
     rows = [{"lastname": "A", "tb_squarecustomerid": "DUP"}, {"lastname": "B", "tb_squarecustomerid": "DUP"}]
