@@ -88,6 +88,7 @@ def test_payment_and_refund_examples() -> None:
 
 def test_refunds_change_the_order_state() -> None:
     order = {
+        "id": "ORDER1",
         "state": "COMPLETED",
         "total_money": {"amount": 1000, "currency": "USD"},
         "refunds": [{"status": "COMPLETED", "amount_money": {"amount": 400, "currency": "USD"}}],
