@@ -10,6 +10,7 @@ from typing import Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from shared.errors import ConfigurationError
+from shared.location_owners import LocationOwners, load_location_owners
 
 KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
 DataverseAuth = Literal["managed_identity", "client_secret", "static_token"]
@@ -145,6 +146,13 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class SalesSettings:
+    guest_checkout: str
+    location_owners: LocationOwners
+    refund_case_threshold: float | None
+
+
+@dataclass(frozen=True)
 class Settings:
     webhook: WebhookSettings
     queue: QueueSettings
@@ -152,6 +160,7 @@ class Settings:
     square: SquareSettings
     dataverse: DataverseSettings
     sync: SyncSettings
+    sales: SalesSettings
 
 
 def _webhook(r: _Reader) -> WebhookSettings:
@@ -265,6 +274,20 @@ def _ingress(r: _Reader) -> IngressSettings:
     )
 
 
+def _sales(r: _Reader) -> SalesSettings:
+    owners, problems = load_location_owners(r.raw("LOCATION_OWNERS") or "", r.raw("LOCATION_OWNERS_FILE") or "")
+    r.problems.extend(problems)
+    threshold = r.raw("REFUND_CASE_THRESHOLD")
+    value: float | None = None
+    if threshold is not None:
+        value = r.number("REFUND_CASE_THRESHOLD", 0.0, float, 0, 1e12)
+    return SalesSettings(
+        guest_checkout=r.choice("GUEST_CHECKOUT", ("match_or_create", "match", "ignore"), "match_or_create"),
+        location_owners=owners,
+        refund_case_threshold=value,
+    )
+
+
 def _all(r: _Reader) -> Settings:
     return Settings(
         webhook=_webhook(r),
@@ -273,6 +296,7 @@ def _all(r: _Reader) -> Settings:
         square=_square(r),
         dataverse=_dataverse(r),
         sync=_sync(r),
+        sales=_sales(r),
     )
 
 

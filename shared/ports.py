@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from shared.adapters.odata_batch import BatchOperation, BatchPartResult
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,14 @@ class StateStore(Protocol):
 
     async def get_failure(self, flow: str, record_id: str) -> FailureRecord | None: ...
 
+    async def get_doc(self, kind: str, doc_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        """A small JSON document (purchase stats, catalog cache entries) and its ETag."""
+        ...
+
+    async def put_doc(self, kind: str, doc_id: str, document: dict[str, Any], etag: str | None) -> str:
+        """Insert (etag None) or replace if unchanged; ConcurrencyError otherwise. Returns the new ETag."""
+        ...
+
     async def get_flow(self, flow: str) -> FlowStatus: ...
 
     async def save_flow(self, status: FlowStatus) -> None: ...
@@ -138,6 +149,10 @@ class DataverseApi(Protocol):
         self, entity: str, target_id: str, subordinate_id: str, update_content: Mapping[str, Any]
     ) -> None: ...
 
+    async def batch(self, operations: Sequence[BatchOperation]) -> list[BatchPartResult]:
+        """Several writes in one request and one changeset (all or nothing)."""
+        ...
+
 
 class SquareApi(Protocol):
     async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
@@ -147,6 +162,18 @@ class SquareApi(Protocol):
     async def search_customers_updated_since(
         self, start_at: str, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    async def batch_retrieve_orders(self, order_ids: list[str]) -> dict[str, dict[str, Any]]: ...
+
+    async def get_payment(self, payment_id: str) -> dict[str, Any] | None: ...
+
+    async def get_refund(self, refund_id: str) -> dict[str, Any] | None: ...
+
+    async def retrieve_location(self, location_id: str) -> dict[str, Any] | None: ...
+
+    async def search_catalog_changed_since(
+        self, begin_time: str | None, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None, str | None]: ...
 
 
 class Metrics(Protocol):

@@ -9,7 +9,7 @@ from shared.adapters.square_http import SquareClient
 from shared.adapters.table_state import table_state_store
 from shared.adapters.trace_store import trace_store
 from shared.config import Settings
-from shared.flows.context import FlowContext
+from shared.flows.context import FlowContext, SalesOptions
 from shared.flows.customer_mapping import ContactColumns
 from shared.ops.service import QueueStats
 from shared.ports import Clock, Metrics, Queue
@@ -43,6 +43,9 @@ def build_worker(settings: Settings, queue: Queue, policy: RetryPolicy, clock: C
         metrics=metrics,
         columns=ContactColumns(settings.sync.prefix),
         phone_region=settings.sync.default_phone_region,
+        sales=SalesOptions(
+            settings.sales.guest_checkout, settings.sales.location_owners, settings.sales.refund_case_threshold
+        ),
     )
     traces = trace_store(
         st.connection_string,

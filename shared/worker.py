@@ -15,8 +15,12 @@ from pydantic import ValidationError
 
 from shared import observability, tracing
 from shared.errors import InvalidDataError, NeedsReviewError, TerminalError, TransientError
+from shared.flows.catalog import sync_catalog
 from shared.flows.context import FlowContext, Outcome
 from shared.flows.customers import sync_customer
+from shared.flows.locations import sync_location
+from shared.flows.refunds import sync_refund
+from shared.flows.sales import sync_order, sync_payment
 from shared.gate import parse_time
 from shared.ingress import outbound
 from shared.models import SyncCommand
@@ -25,7 +29,14 @@ from shared.tracing import AttemptTrace, TraceStore
 
 log = logging.getLogger("tillbridge.worker")
 Handler = Callable[[SyncCommand, FlowContext], Awaitable[Outcome]]
-HANDLERS: dict[str, tuple[str, Handler]] = {"customer": ("customers", sync_customer)}
+HANDLERS: dict[str, tuple[str, Handler]] = {
+    "customer": ("customers", sync_customer),
+    "payment": ("sales", sync_payment),
+    "order": ("sales", sync_order),
+    "refund": ("refunds", sync_refund),
+    "location": ("locations", sync_location),
+    "catalog": ("catalog", sync_catalog),
+}
 
 
 @dataclass(frozen=True)

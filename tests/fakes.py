@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devstack.dataverse_emulator.odata_filter import parse_filter
+from shared.adapters.odata_batch import BatchOperation, BatchPartResult
 from shared.errors import ConcurrencyError, TerminalError, TransientError
 from shared.flows.context import FlowContext
 from shared.flows.customer_mapping import ContactColumns
@@ -46,6 +48,7 @@ class FakeDataverse:
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     fail_next: list[Exception] = field(default_factory=list)
+    batches: list[list[BatchOperation]] = field(default_factory=list)
 
     def _maybe_fail(self, call: str) -> None:
         self.calls.append(call)
@@ -124,6 +127,11 @@ class FakeDataverse:
         self.rows[target_id].update(update_content)
         subordinate.update({"statecode": 1, "statuscode": 2, "merged": True, "_masterid_value": target_id})
 
+    async def batch(self, operations: Sequence[BatchOperation]) -> list[BatchPartResult]:
+        self._maybe_fail("batch")
+        self.batches.append(list(operations))
+        return [BatchPartResult(204, {}, None) for _ in operations]
+
     def active_by_square_id(self) -> dict[str, dict[str, Any]]:
         return {
             row[self.key_column]: row
@@ -138,6 +146,7 @@ class FakeState:
     failures: dict[tuple[str, str], FailureRecord] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)
     flows: dict[str, FlowStatus] = field(default_factory=dict)
+    docs: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     fail_saves: list[Exception] = field(default_factory=list)
     _etags: int = 0
 
@@ -170,6 +179,18 @@ class FakeState:
     async def get_failure(self, flow: str, record_id: str) -> FailureRecord | None:
         return self.failures.get((flow, record_id))
 
+    async def get_doc(self, kind: str, doc_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        found = self.docs.get((kind, doc_id))
+        return (json.loads(found[0]), found[1]) if found else (None, None)
+
+    async def put_doc(self, kind: str, doc_id: str, document: dict[str, Any], etag: str | None) -> str:
+        current = self.docs.get((kind, doc_id))
+        if (current is None) != (etag is None) or (current is not None and current[1] != etag):
+            raise ConcurrencyError("etag mismatch")
+        self._etags += 1
+        self.docs[(kind, doc_id)] = (json.dumps(document), str(self._etags))
+        return str(self._etags)
+
     async def get_flow(self, flow: str) -> FlowStatus:
         return replace(self.flows.get(flow, FlowStatus(flow)))
 
@@ -192,12 +213,40 @@ class FakeSquare:
     calls: list[str] = field(default_factory=list)
     fail_next: list[Exception] = field(default_factory=list)
     pages: list[tuple[list[dict[str, Any]], str | None]] = field(default_factory=list)
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    locations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    catalog: list[dict[str, Any]] = field(default_factory=list)
+    catalog_latest: str | None = None
 
     async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
         self.calls.append("retrieve_customer")
         if self.fail_next:
             raise self.fail_next.pop(0)
         return self.customers.get(customer_id)
+
+    async def batch_retrieve_orders(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+        self.calls.append(f"batch_retrieve_orders:{len(order_ids)}")
+        return {i: self.orders[i] for i in order_ids if i in self.orders}
+
+    async def get_payment(self, payment_id: str) -> dict[str, Any] | None:
+        self.calls.append("get_payment")
+        return self.payments.get(payment_id)
+
+    async def get_refund(self, refund_id: str) -> dict[str, Any] | None:
+        self.calls.append("get_refund")
+        return self.refunds.get(refund_id)
+
+    async def retrieve_location(self, location_id: str) -> dict[str, Any] | None:
+        self.calls.append("retrieve_location")
+        return self.locations.get(location_id)
+
+    async def search_catalog_changed_since(
+        self, begin_time: str | None, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None, str | None]:
+        self.calls.append(f"search_catalog:{begin_time}")
+        return list(self.catalog), None, self.catalog_latest
 
     async def search_customers_updated_since(
         self, start_at: str, cursor: str | None = None

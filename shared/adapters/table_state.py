@@ -88,6 +88,7 @@ class TableStateStore:
     def __init__(self, service: TableServiceClient, prefix: str) -> None:
         self._service = service
         self._names = {
+            "docs": f"{prefix}docs",
             "ledger": f"{prefix}ledger",
             "failures": f"{prefix}failures",
             "cursors": f"{prefix}cursors",
@@ -191,6 +192,40 @@ class TableStateStore:
 
     async def get_failure(self, flow: str, record_id: str) -> FailureRecord | None:
         return await run_blocking(self._get_failure, flow, record_id)
+
+    def _get_doc(self, kind: str, doc_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        try:
+            entity = self._table("docs").get_entity(kind, safe_key(doc_id))
+        except ResourceNotFoundError:
+            return None, None
+        return json.loads(entity["doc"]), entity.metadata.get("etag")
+
+    async def get_doc(self, kind: str, doc_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        return await run_blocking(self._get_doc, kind, doc_id)
+
+    def _put_doc(self, kind: str, doc_id: str, document: dict[str, Any], etag: str | None) -> str:
+        table = self._table("docs")
+        text = json.dumps(document, default=str)
+        if len(text) > 30_000:
+            raise ValueError(f"document {kind}/{doc_id} is {len(text)} characters; the limit is 30,000")
+        entity = {"PartitionKey": kind, "RowKey": safe_key(doc_id), "doc": text}
+        try:
+            if etag is None:
+                written = table.create_entity(entity)
+            else:
+                written = table.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
+        except ResourceExistsError as error:
+            raise ConcurrencyError(f"document {kind}/{doc_id} was created concurrently") from error
+        except HttpResponseError as error:
+            if error.status_code in (409, 412):
+                raise ConcurrencyError(f"document {kind}/{doc_id} changed concurrently") from error
+            raise
+        return str(written.get("etag"))
+
+    async def put_doc(self, kind: str, doc_id: str, document: dict[str, Any], etag: str | None) -> str:
+        return await run_blocking(self._put_doc, kind, doc_id, document, etag)
 
     def _get_flow(self, flow: str) -> FlowStatus:
         try:

@@ -23,7 +23,7 @@ class Tables:
     prefix: str
 
     def set(self, name: str) -> str:
-        return f"{self.prefix}_{name}s"
+        return f"{self.prefix}_{name}s".lower()
 
     def col(self, name: str) -> str:
         return f"{self.prefix}_{name}".lower()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
+from shared.adapters.coalesce import Coalescer
 from shared.flows.customer_mapping import ContactColumns
+from shared.location_owners import LocationOwners
 from shared.ports import Clock, DataverseApi, Metrics, SquareApi, StateStore
 
 log = logging.getLogger("tillbridge.flow")
@@ -22,6 +25,13 @@ class Outcome(StrEnum):
     IGNORED = "ignored"
 
 
+@dataclass(frozen=True)
+class SalesOptions:
+    guest_checkout: str = "match_or_create"
+    owners: LocationOwners = field(default_factory=LocationOwners)
+    refund_case_threshold: float | None = None
+
+
 @dataclass
 class FlowContext:
     dataverse: DataverseApi
@@ -31,4 +41,12 @@ class FlowContext:
     metrics: Metrics
     columns: ContactColumns
     phone_region: str = "US"
-    notes: list[str] = field(default_factory=list)
+    sales: SalesOptions = field(default_factory=SalesOptions)
+    orders: Coalescer[str, dict[str, Any]] | None = None
+    reported_unmapped: set[str] = field(default_factory=set)
+
+    async def load_order(self, order_id: str) -> dict[str, Any] | None:
+        """Concurrent order look-ups share one BatchRetrieveOrders call."""
+        if self.orders is None:
+            self.orders = Coalescer(self.square.batch_retrieve_orders)
+        return await self.orders.load(order_id)

@@ -27,7 +27,7 @@ def _eligible(candidates: Sequence[dict[str, Any]], key_column: str, square_id: 
     ids: list[str] = []
     for contact in candidates:
         linked_to = contact.get(key_column)
-        if linked_to in (None, "", square_id):
+        if linked_to in (None, "", square_id) or str(linked_to).startswith("guest-"):  # a guest becomes the customer
             ids.append(str(contact["contactid"]))
     return sorted(set(ids))
 

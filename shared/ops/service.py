@@ -16,7 +16,13 @@ from shared.ports import Clock, FailureRecord, FlowStatus, Queue, StateStore
 from shared.reconcile import CURSOR
 from shared.tracing import TraceStore
 
-FLOW_KINDS = {"customers": "customer"}
+FLOW_KINDS: dict[str, tuple[str, ...]] = {
+    "customers": ("customer",),
+    "sales": ("payment", "order"),
+    "refunds": ("refund",),
+    "locations": ("location",),
+    "catalog": ("catalog",),
+}
 FINAL_STATUSES = ("resolved", "ignored")
 
 
@@ -121,9 +127,10 @@ class OpsService:
         return document
 
     async def record(self, flow: str, record_id: str) -> dict[str, Any]:
-        kind = self._kind(flow)
         failure = await self.state.get_failure(flow, record_id)
-        ledger = await self.state.get_ledger(kind, record_id)
+        ledger = None
+        for kind in self._kinds(flow):
+            ledger = ledger or await self.state.get_ledger(kind, record_id)
         timeline = await self.traces.timeline(flow, record_id)
         if failure is None and ledger is None and not timeline:
             raise OpsError(404, "not_found", f"nothing is known about {flow}/{record_id}")
@@ -138,17 +145,20 @@ class OpsService:
             "attempts": attempts,
         }
 
-    def _kind(self, flow: str) -> str:
-        kind = FLOW_KINDS.get(flow)
-        if kind is None:
+    def _kinds(self, flow: str) -> tuple[str, ...]:
+        kinds = FLOW_KINDS.get(flow)
+        if kinds is None:
             raise OpsError(404, "unknown_flow", f"no flow named {flow!r} (known: {', '.join(FLOW_KINDS)})")
-        return kind
+        return kinds
 
     async def retry(self, flow: str, record_id: str) -> dict[str, Any]:
         """Re-enqueue with a fresh fetch of the Square object (never the stale payload)."""
-        kind = self._kind(flow)
-        if await self.state.get_failure(flow, record_id) is None:
+        kinds = self._kinds(flow)
+        failure = await self.state.get_failure(flow, record_id)
+        if failure is None:
             raise OpsError(404, "not_found", f"no failure recorded for {flow}/{record_id}")
+        failed_kind = failure.event_type.split(".")[0]
+        kind = failed_kind if failed_kind in kinds else kinds[0]
         now = self.clock.now().isoformat()
         event_id = f"retry-{record_id}-{uuid.uuid4().hex[:12]}"
         command = SyncCommand(
@@ -188,7 +198,7 @@ class OpsService:
         replayed = []
         for document in await self.traces.received_between(start, end):
             command = SyncCommand.model_validate(document)
-            if flow is not None and FLOW_KINDS.get(flow) != command.entity_kind:
+            if flow is not None and command.entity_kind not in FLOW_KINDS.get(flow, ()):
                 continue
             message_id = f"replay-{command.event_id}-{uuid.uuid4().hex[:8]}"
             await self.queue.send(outbound(command.model_copy(update={"message_id": message_id, "attempt": 1})))
@@ -199,7 +209,7 @@ class OpsService:
         return [asdict(await self.state.get_flow(flow)) for flow in FLOW_KINDS]
 
     async def set_paused(self, flow: str, paused: bool, note: str) -> dict[str, Any]:
-        self._kind(flow)
+        self._kinds(flow)
         status = await self.state.get_flow(flow)
         status = FlowStatus(flow, paused, note, self.clock.now().isoformat(), status.last_written_at)
         await self.state.save_flow(status)

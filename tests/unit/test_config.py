@@ -86,3 +86,21 @@ def test_environment_overrides_local_settings(tmp_path: object) -> None:
     merged = merged_environment(read_local_settings(path), {"B": "env"})
     assert merged == {"A": "file", "B": "env"}
     assert read_local_settings(path.parent / "missing.json") == {}
+
+
+def test_location_owners_are_validated_with_their_path() -> None:
+    owners = '{"default_owner": "teams/11111111-2222-3333-4444-555555555555", "locations": {"L1": {"owner": "users/x"}, "L2": 5}}'
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({**GOOD, "LOCATION_OWNERS": owners})
+    text = str(caught.value)
+    assert "LOCATION_OWNERS: locations.L1.owner: must be systemusers/<guid> or teams/<guid>" in text
+    assert "LOCATION_OWNERS: locations.L2: must be an object" in text
+    good = '{"default_owner": "teams/11111111-2222-3333-4444-555555555555", "locations": {"L1": {"owner": "systemusers/AAAAAAAA-2222-3333-4444-555555555555", "territory": "West"}}}'
+    sales = load_settings({**GOOD, "LOCATION_OWNERS": good}).sales
+    assert sales.location_owners.for_location("L1")[0].owner == "/systemusers(aaaaaaaa-2222-3333-4444-555555555555)"
+    assert sales.location_owners.for_location("L9") == (
+        type(sales.location_owners.for_location("L1")[0])("/teams(11111111-2222-3333-4444-555555555555)"),
+        False,
+    )
+    with pytest.raises(ConfigurationError, match="LOCATION_OWNERS: not JSON"):
+        load_settings({**GOOD, "LOCATION_OWNERS": "{"})

@@ -1,0 +1,75 @@
+"""items → product interest: catalog.version.updated carries no ids, so the objects changed since the
+stored catalog version are searched and kept in a cache the sales flow reads (names, SKU, category)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import tracing
+from shared.errors import TransientError
+from shared.flows.commerce_support import CATALOG_DOC, CATEGORY_DOC
+from shared.flows.context import FlowContext, Outcome
+from shared.models import SyncCommand
+
+CURSOR = "catalog:version"
+
+
+async def _put(ctx: FlowContext, kind: str, doc_id: str, document: dict[str, Any]) -> None:
+    _, etag = await ctx.state.get_doc(kind, doc_id)
+    await ctx.state.put_doc(kind, doc_id, document, etag)
+
+
+async def sync_catalog(command: SyncCommand, ctx: FlowContext) -> Outcome:
+    since = await ctx.state.get_cursor(CURSOR)
+    objects: list[dict[str, Any]] = []
+    cursor: str | None = None
+    seen: set[str] = set()
+    latest = since
+    while True:
+        page, cursor, page_latest = await ctx.square.search_catalog_changed_since(since, cursor)
+        objects += page
+        latest = page_latest or latest
+        if not cursor:
+            break
+        if cursor in seen:
+            raise TransientError("Square repeated a catalog page cursor; the catalog version was not advanced")
+        seen.add(cursor)
+    categories = {o["id"]: o.get("category_data", {}).get("name") for o in objects if o["type"] == "CATEGORY"}
+    for category_id, name in categories.items():
+        await _put(ctx, CATEGORY_DOC, category_id, {"name": name})
+    cached = 0
+    for item in (o for o in objects if o["type"] == "ITEM"):
+        cached += await _cache_item(ctx, item, categories)
+    if latest and latest != since:
+        await ctx.state.set_cursor(CURSOR, latest)
+    tracing.step("cached", objects=len(objects), variations=cached, since=since, latest=latest)
+    return Outcome.WRITTEN if objects else Outcome.UNCHANGED
+
+
+async def _cache_item(ctx: FlowContext, item: dict[str, Any], categories: dict[str, str | None]) -> int:
+    data = item.get("item_data", {})
+    category_ids = [c["id"] for c in data.get("categories", [])] or (
+        [data["category_id"]] if data.get("category_id") else []
+    )
+    category_name = None
+    for category_id in category_ids:
+        category_name = categories.get(category_id)
+        if category_name is None:
+            document, _ = await ctx.state.get_doc(CATEGORY_DOC, category_id)
+            category_name = (document or {}).get("name")
+        if category_name:
+            break
+    for variation in data.get("variations", []):
+        variation_data = variation.get("item_variation_data", {})
+        await _put(
+            ctx,
+            CATALOG_DOC,
+            variation["id"],
+            {
+                "item_name": data.get("name"),
+                "variation_name": variation_data.get("name"),
+                "sku": variation_data.get("sku"),
+                "category_name": category_name,
+            },
+        )
+    return len(data.get("variations", []))

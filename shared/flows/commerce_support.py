@@ -1,0 +1,114 @@
+"""What the store-activity flows share: who the buyer is in the CRM, which owner a store maps to, what
+the catalog cache knows about a line, and the buyer's purchase aggregates."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import tracing
+from shared.errors import TransientError
+from shared.flows.commerce_mapping import CatalogEntry
+from shared.flows.context import FlowContext
+from shared.flows.customer_mapping import CONTACTS
+from shared.flows.matching import odata_string
+from shared.normalize import NormalizationError, normalize_email
+from shared.ports import FailureRecord
+
+CATALOG_DOC = "catalog"
+CATEGORY_DOC = "catalogcategory"
+STATS_DOC = "stats"
+
+
+@dataclass(frozen=True)
+class Buyer:
+    """The CRM contact a sale belongs to: its @odata.bind path and the id its aggregates are kept under."""
+
+    bind: str
+    stats_id: str
+
+
+async def _linked_contact(ctx: FlowContext, customer_id: str) -> str | None:
+    """The contact of a Square customer via the ledger (following merges); None if it failed to sync."""
+    seen: set[str] = set()
+    while customer_id not in seen:
+        seen.add(customer_id)
+        row = await ctx.state.get_ledger("customer", customer_id)
+        if row is None:
+            raise TransientError(f"customer {customer_id} has not reached the CRM yet")
+        if row.status == "merged" and row.merged_into:
+            customer_id = row.merged_into
+            continue
+        return row.dataverse_id if row.status == "active" else None
+    return None
+
+
+async def resolve_buyer(ctx: FlowContext, customer_id: str | None, buyer_email: str | None) -> Buyer | None:
+    if customer_id:
+        contact_id = await _linked_contact(ctx, customer_id)
+        return Buyer(f"/{CONTACTS}({contact_id})", customer_id) if contact_id else None
+    if not buyer_email or ctx.sales.guest_checkout == "ignore":
+        return None
+    try:
+        email = normalize_email(buyer_email)
+    except NormalizationError:
+        return None
+    guest_key = "guest-" + hashlib.sha256(email.encode()).hexdigest()[:24]
+    rows = await ctx.dataverse.query(
+        CONTACTS, f"emailaddress1 eq {odata_string(email)} and statecode eq 0", ["contactid"]
+    )
+    if len(rows) == 1:
+        return Buyer(f"/{CONTACTS}({rows[0]['contactid']})", guest_key)
+    if rows or ctx.sales.guest_checkout != "match_or_create":
+        return None  # several look-alikes: never guess
+    created = await ctx.dataverse.upsert_by_key(
+        CONTACTS, {ctx.columns.square_id: guest_key}, {"emailaddress1": buyer_email.strip(), "lastname": "Guest"}
+    )
+    tracing.step("guest_contact", contact_id=created.entity_id)
+    return Buyer(f"/{CONTACTS}({created.entity_id})", guest_key)
+
+
+async def owner_for(ctx: FlowContext, location_id: str | None) -> str | None:
+    """The owner bind path for records from this store; an unmapped store is reported once, never blocked."""
+    assignment, mapped = ctx.sales.owners.for_location(location_id)
+    if not mapped and location_id and location_id not in ctx.reported_unmapped:
+        ctx.reported_unmapped.add(location_id)
+        if await ctx.state.get_failure("locations", location_id) is None:
+            now = ctx.clock.now().isoformat()
+            await ctx.state.record_failure(
+                FailureRecord(
+                    flow="locations",
+                    record_id=location_id,
+                    reason_code="needs_mapping",
+                    message="no owner is configured for this Square location (LOCATION_OWNERS); "
+                    "its records use the default owner",
+                    event_id="",
+                    event_type="location",
+                    first_seen=now,
+                    last_seen=now,
+                )
+            )
+    return assignment.owner
+
+
+async def catalog_entries(ctx: FlowContext, order: dict[str, Any]) -> dict[str, CatalogEntry]:
+    entries: dict[str, CatalogEntry] = {}
+    for line in order.get("line_items", []):
+        object_id = line.get("catalog_object_id")
+        if object_id and object_id not in entries:
+            document, _ = await ctx.state.get_doc(CATALOG_DOC, object_id)
+            if document:
+                entries[object_id] = CatalogEntry(**document)
+    return entries
+
+
+def iso_now(ctx: FlowContext) -> str:
+    return ctx.clock.now().astimezone(UTC).isoformat()
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    from shared.gate import parse_time
+
+    return parse_time(text)

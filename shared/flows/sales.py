@@ -1,0 +1,207 @@
+"""sales → transactions: payment events drive the sale (POS orders fire no order.created); the order is
+fetched (batched with other pending sales), and transaction, lines, payment and the buyer's aggregates
+are written in one $batch changeset — one Dataverse request per sale."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from shared import tracing
+from shared.adapters.odata_batch import BatchOperation
+from shared.errors import TerminalError, TransientError
+from shared.flows import commerce_mapping as cmap
+from shared.flows.commerce_support import STATS_DOC, Buyer, catalog_entries, owner_for, resolve_buyer
+from shared.flows.context import FlowContext, Outcome
+from shared.flows.purchase_stats import PurchaseStats, add_payment, contact_fields
+from shared.gate import Decision, decide
+from shared.ledger import Stamp, claim, commit
+from shared.models import SyncCommand
+from shared.money import to_decimal
+from shared.ports import LedgerRow
+
+
+def tables(ctx: FlowContext) -> cmap.Tables:
+    return cmap.Tables(ctx.columns.prefix)
+
+
+def _embedded(command: SyncCommand, key: str) -> dict[str, Any] | None:
+    found = ((command.event.get("data") or {}).get("object") or {}).get(key)
+    return found if isinstance(found, dict) else None
+
+
+async def _order_or_retry(ctx: FlowContext, order_id: str) -> dict[str, Any]:
+    order = await ctx.load_order(order_id)
+    if order is None:  # Square's reads are eventually consistent: a new order can lag its payment
+        raise TransientError(f"order {order_id} is not visible in Square yet")
+    tracing.snapshot("square_order", order)
+    return order
+
+
+def order_operations(
+    ctx: FlowContext,
+    order: dict[str, Any],
+    payment: dict[str, Any] | None,
+    *,
+    buyer: Buyer | None,
+    owner: str | None,
+    catalog: dict[str, cmap.CatalogEntry],
+) -> list[BatchOperation]:
+    t = tables(ctx)
+    header = cmap.transaction_payload(t, order, payment)
+    if buyer is not None:
+        header[f"{t.nav('ContactId')}@odata.bind"] = buyer.bind
+    if order.get("location_id"):
+        header[f"{t.nav('LocationId')}@odata.bind"] = "/" + t.key("Location", "SquareLocationId", order["location_id"])
+    if owner:
+        header["ownerid@odata.bind"] = owner
+    operations = [BatchOperation("PATCH", t.key("Transaction", "SquareOrderId", order["id"]), header)]
+    order_ref = "/" + t.key("Transaction", "SquareOrderId", order["id"])
+    for line_key, line in cmap.line_payloads(t, order, catalog):
+        line[f"{t.nav('TransactionId')}@odata.bind"] = order_ref
+        operations.append(BatchOperation("PATCH", t.key("TransactionLine", "SquareLineKey", line_key), line))
+    return operations
+
+
+async def location_placeholder(ctx: FlowContext, location_id: str | None) -> list[BatchOperation]:
+    """An empty upsert creates the store's row if it is not there yet (repaired by the location flow)."""
+    if not location_id or await ctx.state.get_ledger("location", location_id) is not None:
+        return []
+    return [BatchOperation("PATCH", tables(ctx).key("Location", "SquareLocationId", location_id), {})]
+
+
+def _categories(order: dict[str, Any], catalog: dict[str, cmap.CatalogEntry]) -> list[str]:
+    names = {
+        catalog[line["catalog_object_id"]].category_name
+        for line in order.get("line_items", [])
+        if line.get("catalog_object_id") in catalog
+    }
+    return sorted(name for name in names if name)
+
+
+class _Plan:
+    """The rows one sale writes and the ledger rows that gate them."""
+
+    def __init__(self) -> None:
+        self.operations: list[BatchOperation] = []
+        self.claims: list[tuple[LedgerRow, Stamp]] = []
+        self.stats: tuple[str, PurchaseStats, str | None] | None = None
+
+
+async def _gate(ctx: FlowContext, kind: str, object_id: str, stamp: Stamp) -> tuple[LedgerRow | None, bool]:
+    ledger = await ctx.state.get_ledger(kind, object_id)
+    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False)
+    tracing.step("gated", kind=kind, decision=decision.value, updated_at=stamp.updated_at, version=stamp.version)
+    return ledger, decision is Decision.APPLY
+
+
+async def _apply(ctx: FlowContext, command: SyncCommand, plan: _Plan) -> Outcome:
+    if not plan.claims:  # nothing newer than the ledger (a store placeholder alone is not worth a request)
+        return Outcome.STALE
+    claimed = []
+    for ledger, stamp in plan.claims:
+        row = await claim(
+            ctx.state, ledger=ledger, kind=ledger.kind, square_id=ledger.square_id, command=command, stamp=stamp
+        )
+        claimed.append((row, stamp))
+    tracing.snapshot(
+        "mapped_payload", [{"method": op.method, "path": op.path, "body": op.body} for op in plan.operations]
+    )
+    results = await ctx.dataverse.batch(plan.operations)
+    tracing.step("written", requests=1, rows=len(results))
+    if plan.stats is not None:
+        stats_id, stats, etag = plan.stats
+        await ctx.state.put_doc(STATS_DOC, stats_id, stats.to_document(), etag)
+    for row, stamp in claimed:
+        await commit(ctx.state, row=row, command=command, stamp=stamp, content_hash=None)
+    ctx.metrics.increment("records_written", float(len(results)), flow="sales")
+    return Outcome.WRITTEN
+
+
+async def _buyer_aggregates(
+    ctx: FlowContext, buyer: Buyer, payment: dict[str, Any], categories: list[str], plan: _Plan
+) -> None:
+    if payment.get("status") != "COMPLETED":
+        return
+    document, etag = await ctx.state.get_doc(STATS_DOC, buyer.stats_id)
+    stats = PurchaseStats.from_document(document)
+    total = to_decimal(payment.get("total_money")) or (Decimal(0), "")
+    if not add_payment(stats, payment["id"], total[0], at=str(payment.get("created_at", "")), categories=categories):
+        return
+    contact = buyer.bind.lstrip("/")
+    plan.operations.append(BatchOperation("PATCH", contact, contact_fields(stats, tables(ctx).col), {"If-Match": "*"}))
+    plan.stats = (buyer.stats_id, stats, etag)
+
+
+async def sync_payment(command: SyncCommand, ctx: FlowContext) -> Outcome:
+    payment = None if command.fetch else _embedded(command, "payment")
+    if payment is None:
+        payment = await ctx.square.get_payment(command.entity_id)
+        if payment is None:
+            raise TerminalError(f"payment {command.entity_id} does not exist in Square", reason_code="source_not_found")
+    tracing.snapshot("square_object", payment)
+    plan = _Plan()
+    payment_stamp = Stamp(None, payment.get("updated_at"))
+    payment_ledger, payment_new = await _gate(ctx, "payment", payment["id"], payment_stamp)
+    order = await _order_or_retry(ctx, payment["order_id"]) if payment.get("order_id") else None
+    buyer = await resolve_buyer(
+        ctx, (order or {}).get("customer_id") or payment.get("customer_id"), payment.get("buyer_email_address")
+    )
+    owner = await owner_for(ctx, payment.get("location_id"))
+    plan.operations += await location_placeholder(ctx, payment.get("location_id"))
+    catalog = await catalog_entries(ctx, order) if order else {}
+    if order is not None:
+        stamp = Stamp(order.get("version"), order.get("updated_at"))
+        order_ledger, order_new = await _gate(ctx, "order", order["id"], stamp)
+        if order_new:
+            plan.operations += order_operations(ctx, order, payment, buyer=buyer, owner=owner, catalog=catalog)
+            plan.claims.append((order_ledger or LedgerRow("order", order["id"]), stamp))
+    if payment_new:
+        plan.operations.append(_payment_operation(ctx, payment, buyer, owner))
+        plan.claims.append((payment_ledger or LedgerRow("payment", payment["id"]), payment_stamp))
+        if buyer is not None:
+            await _buyer_aggregates(ctx, buyer, payment, _categories(order or {}, catalog), plan)
+    return await _apply(ctx, command, plan)
+
+
+def _payment_operation(
+    ctx: FlowContext, payment: dict[str, Any], buyer: Buyer | None, owner: str | None
+) -> BatchOperation:
+    t = tables(ctx)
+    body = cmap.payment_payload(t, payment)
+    if payment.get("order_id"):
+        body[f"{t.nav('TransactionId')}@odata.bind"] = "/" + t.key("Transaction", "SquareOrderId", payment["order_id"])
+    if buyer is not None:
+        body[f"{t.nav('ContactId')}@odata.bind"] = buyer.bind
+    if payment.get("location_id"):
+        body[f"{t.nav('LocationId')}@odata.bind"] = "/" + t.key("Location", "SquareLocationId", payment["location_id"])
+    if owner:
+        body["ownerid@odata.bind"] = owner
+    return BatchOperation("PATCH", t.key("Payment", "SquarePaymentId", payment["id"]), body)
+
+
+async def sync_order(command: SyncCommand, ctx: FlowContext) -> Outcome:
+    """order.updated (thin): fetch, gate on version (or updated_at for orders made at the till), rewrite."""
+    order = await _order_or_retry(ctx, command.entity_id)
+    tracing.snapshot("square_object", order)
+    plan = _Plan()
+    stamp = Stamp(order.get("version"), order.get("updated_at"))
+    ledger, is_new = await _gate(ctx, "order", order["id"], stamp)
+    if not is_new:
+        return Outcome.STALE
+    customer_id = order.get("customer_id")
+    buyer = None
+    if customer_id:
+        row = await ctx.state.get_ledger("customer", customer_id)
+        buyer = (
+            Buyer(f"/contacts({row.dataverse_id})", customer_id)
+            if row and row.dataverse_id and row.status == "active"
+            else None
+        )
+    owner = await owner_for(ctx, order.get("location_id"))
+    plan.operations += await location_placeholder(ctx, order.get("location_id"))
+    plan.operations += order_operations(
+        ctx, order, None, buyer=buyer, owner=owner, catalog=await catalog_entries(ctx, order)
+    )
+    plan.claims.append((ledger or LedgerRow("order", order["id"]), stamp))
+    return await _apply(ctx, command, plan)
