@@ -123,7 +123,7 @@ def test_a_sale_is_one_batch_with_transaction_lines_payment_and_aggregates() -> 
 
 
 def test_replayed_payment_writes_nothing_and_counts_nothing_twice() -> None:
-    ctx, dv, state, _ = setup()
+    ctx, dv, _state, _ = setup()
     event = command("payment", "payment.updated", "P1", payment(), "payment")
     run(sync_payment(event, ctx))
     assert run(sync_payment(event, ctx)) is Outcome.STALE
@@ -131,7 +131,7 @@ def test_replayed_payment_writes_nothing_and_counts_nothing_twice() -> None:
 
 
 def test_payment_before_its_customer_waits() -> None:
-    ctx, _, state, square = setup()
+    ctx, _, _state, square = setup()
     square.orders["O2"] = order("O2", customer="C9")
     with pytest.raises(TransientError, match="C9"):
         run(sync_payment(command("payment", "payment.created", "P2", payment("P2", "O2"), "payment"), ctx))
@@ -188,7 +188,7 @@ def test_unmapped_store_is_reported_once_and_uses_the_default_owner() -> None:
 
 
 def test_refund_waits_for_its_sale_then_updates_transaction_stats_and_opens_a_case() -> None:
-    ctx, dv, state, square = setup()
+    ctx, dv, _state, square = setup()
     refund = {
         "id": "P1_R1",
         "payment_id": "P1",
