@@ -171,6 +171,10 @@ class SquareApi(Protocol):
 
     async def retrieve_location(self, location_id: str) -> dict[str, Any] | None: ...
 
+    async def batch_retrieve_catalog(
+        self, object_ids: list[str]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]: ...
+
     async def search_catalog_changed_since(
         self, begin_time: str | None, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None, str | None]: ...

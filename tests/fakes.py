@@ -242,6 +242,10 @@ class FakeSquare:
         self.calls.append("retrieve_location")
         return self.locations.get(location_id)
 
+    async def batch_retrieve_catalog(self, object_ids: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        self.calls.append(f"batch_retrieve_catalog:{len(object_ids)}")
+        return [], []
+
     async def search_catalog_changed_since(
         self, begin_time: str | None, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None, str | None]:

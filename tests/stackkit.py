@@ -71,6 +71,41 @@ class StackKit:
     def square_state(self) -> dict[str, Any]:
         return dict(self.square.get("/_control/customers").json())
 
+    # -- the Point-of-Sale side
+    def add_store(self, **fields: Any) -> dict[str, Any]:
+        response = self.square.post("/_control/locations", json=fields)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def edit_catalog(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        response = self.square.post("/_control/catalog", json={"items": items})
+        response.raise_for_status()
+        return list(response.json()["objects"])
+
+    def sale(self, **sale: Any) -> dict[str, Any]:
+        response = self.square.post("/_control/sales", json=sale)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def refund(self, payment_id: str, amount: int | None = None, reason: str = "Customer request") -> dict[str, Any]:
+        response = self.square.post(
+            "/_control/refunds", json={"payment_id": payment_id, "amount": amount, "reason": reason}
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
+    def commerce_state(self) -> dict[str, Any]:
+        return dict(self.square.get("/_control/commerce").json())
+
+    def crm_table(self, entity_set: str) -> list[dict[str, Any]]:
+        return list(self.dataverse.get(f"/_control/tables/{entity_set}").json())
+
+    def crm_commerce(self) -> dict[str, list[dict[str, Any]]]:
+        return {
+            name: self.crm_table(name)
+            for name in ("tb_transactions", "tb_transactionlines", "tb_payments", "tb_refunds", "tb_locations")
+        }
+
     # -- CRM side
     def contacts(self) -> list[dict[str, Any]]:
         return list(self.dataverse.get("/_control/tables/contacts").json())

@@ -195,12 +195,23 @@ class Handlers:
                         "0x80060888",
                         f"An undeclared property '{navigation}' which only has property annotations in the payload.",
                     )
-                values[f"_{navigation.lower()}_value"] = (
+                values[self._lookup_column(table, navigation)] = (
                     self._resolve_bind(value, table.definition.lookups[navigation]) if value else None
                 )
             else:
                 values[name] = value
         return values
+
+    @staticmethod
+    def _lookup_column(table: Table, navigation: str) -> str:
+        """`_<lookup>_value`; a polymorphic lookup's navigation (customerid_contact) reads back as its column."""
+        column = f"_{navigation.lower()}_value"
+        polymorphic = f"_{navigation.lower().rsplit('_', 1)[0]}_value"
+        return (
+            polymorphic
+            if column not in table.definition.columns and polymorphic in table.definition.columns
+            else column
+        )
 
     def _resolve_bind(self, reference: str, expected_set: str) -> str:
         match = _SEGMENT.match(reference.strip("/").split("/")[-1])

@@ -55,7 +55,7 @@ class Commerce:
         self, name: str, currency: str = "USD", country: str = "US", **extra: Any
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         location = {
-            "id": self._id(13),
+            "id": extra.pop("id", None) or self._id(13),
             "name": name,
             "business_name": extra.pop("business_name", "Tillbridge Test Shop"),
             "status": "ACTIVE",

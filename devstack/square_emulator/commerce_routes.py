@@ -92,13 +92,22 @@ async def search_catalog(request: web.Request) -> web.Response:
 
 
 async def batch_retrieve_catalog(request: web.Request) -> web.Response:
+    """Items, categories and variations by id; related objects: a variation's item, an item's categories."""
     body = await request.json()
     commerce = request.app[COMMERCE]
-    objects = [commerce.catalog[i] for i in body.get("object_ids", []) if i in commerce.catalog]
+    objects: list[dict[str, Any]] = []
+    parents: list[dict[str, Any]] = []
+    for object_id in body.get("object_ids", []):
+        if object_id in commerce.catalog:
+            objects.append(commerce.catalog[object_id])
+        elif (found := commerce.variation(object_id)) is not None:
+            objects.append(found[1])
+            parents.append(found[0])
     result: dict[str, Any] = {"objects": objects}
     if body.get("include_related_objects"):
-        related = {c["id"] for o in objects for c in o.get("item_data", {}).get("categories", [])}
-        result["related_objects"] = [commerce.catalog[i] for i in sorted(related) if i in commerce.catalog]
+        related_ids = [p["id"] for p in parents]
+        related_ids += [c["id"] for o in objects + parents for c in o.get("item_data", {}).get("categories", [])]
+        result["related_objects"] = [commerce.catalog[i] for i in dict.fromkeys(related_ids) if i in commerce.catalog]
     return web.json_response(result)
 
 

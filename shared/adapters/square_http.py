@@ -115,3 +115,12 @@ class SquareClient:
             raise classify(response)
         document = response.json()
         return list(document.get("objects", [])), document.get("cursor"), document.get("latest_time")
+
+    async def batch_retrieve_catalog(self, object_ids: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Catalog objects by id with their related objects (a variation's item, an item's categories)."""
+        body = {"object_ids": object_ids, "include_related_objects": True}
+        response = await self._request("POST", "/v2/catalog/batch-retrieve", body)
+        if response.status_code != 200:
+            raise classify(response)
+        document = response.json()
+        return list(document.get("objects", [])), list(document.get("related_objects", []))

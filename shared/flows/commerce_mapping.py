@@ -74,9 +74,7 @@ def order_state(order: dict[str, Any]) -> str:
 
 
 def transaction_payload(t: Tables, order: dict[str, Any], payment: dict[str, Any] | None) -> dict[str, Any]:
-    receipt = (payment or {}).get("receipt_number")
     payload: dict[str, Any] = {
-        t.col("Name"): f"Sale {receipt}" if receipt else f"Order {order['id'][:12]}",
         t.col("State"): order_state(order),
         t.col("Source"): (order.get("source") or {}).get("name"),
         t.col("Currency"): currency_of(order.get("total_money")),
@@ -91,9 +89,19 @@ def transaction_payload(t: Tables, order: dict[str, Any], payment: dict[str, Any
         t.col("ClosedOn"): order.get("closed_at"),
     }
     if payment is not None:
-        payload[t.col("ReceiptNumber")] = payment.get("receipt_number")
-        payload[t.col("ReceiptUrl")] = payment.get("receipt_url")
+        payload.update(sale_fields(t, order["id"], payment))
     return payload
+
+
+def sale_fields(t: Tables, order_id: str, payment: dict[str, Any]) -> dict[str, Any]:
+    """What the payment tells about its sale: the name people see and the receipt (an order update alone
+    does not carry them, so they are written by the payment's event whatever order version is newer)."""
+    receipt = payment.get("receipt_number")
+    return {
+        t.col("Name"): f"Sale {receipt}" if receipt else f"Order {order_id[:12]}",
+        t.col("ReceiptNumber"): receipt,
+        t.col("ReceiptUrl"): payment.get("receipt_url"),
+    }
 
 
 def line_payloads(

@@ -41,6 +41,9 @@ async def _linked_contact(ctx: FlowContext, customer_id: str) -> str | None:
         if row.status == "merged" and row.merged_into:
             customer_id = row.merged_into
             continue
+        if row.status == "active" and not row.dataverse_id and not row.failure_open:
+            # claimed but not written yet (the customer's own event is in flight): wait for it
+            raise TransientError(f"customer {customer_id} is being written to the CRM right now")
         return row.dataverse_id if row.status == "active" else None
     return None
 
@@ -94,13 +97,39 @@ async def owner_for(ctx: FlowContext, location_id: str | None) -> str | None:
 
 
 async def catalog_entries(ctx: FlowContext, order: dict[str, Any]) -> dict[str, CatalogEntry]:
+    """Names, SKU and category per catalog variation: from the cache, read through from Square on a miss
+    (the sale can arrive before the catalog.version.updated event that would have filled the cache)."""
     entries: dict[str, CatalogEntry] = {}
+    missing: list[str] = []
     for line in order.get("line_items", []):
         object_id = line.get("catalog_object_id")
-        if object_id and object_id not in entries:
+        if object_id and object_id not in entries and object_id not in missing:
             document, _ = await ctx.state.get_doc(CATALOG_DOC, object_id)
             if document:
                 entries[object_id] = CatalogEntry(**document)
+            else:
+                missing.append(object_id)
+    if missing:
+        objects, related = await ctx.square.batch_retrieve_catalog(missing)
+        tracing.step("catalog_read_through", variations=len(missing))
+        for object_id, entry in catalog_entries_from(objects, related).items():
+            entries[object_id] = entry
+            _, etag = await ctx.state.get_doc(CATALOG_DOC, object_id)
+            await ctx.state.put_doc(CATALOG_DOC, object_id, entry.__dict__, etag)
+    return entries
+
+
+def catalog_entries_from(objects: list[dict[str, Any]], related: list[dict[str, Any]]) -> dict[str, CatalogEntry]:
+    """Variation id → entry, from variations (objects) and their items and categories (related)."""
+    by_id = {o["id"]: o for o in [*objects, *related]}
+    entries = {}
+    for variation in (o for o in objects if o.get("type") == "ITEM_VARIATION"):
+        data = variation.get("item_variation_data", {})
+        item = by_id.get(data.get("item_id", ""), {}).get("item_data", {})
+        category = next(
+            (by_id[c["id"]]["category_data"].get("name") for c in item.get("categories", []) if c["id"] in by_id), None
+        )
+        entries[variation["id"]] = CatalogEntry(item.get("name"), data.get("name"), data.get("sku"), category)
     return entries
 
 

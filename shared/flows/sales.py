@@ -156,6 +156,12 @@ async def sync_payment(command: SyncCommand, ctx: FlowContext) -> Outcome:
         if order_new:
             plan.operations += order_operations(ctx, order, payment, buyer=buyer, owner=owner, catalog=catalog)
             plan.claims.append((order_ledger or LedgerRow("order", order["id"]), stamp))
+        elif payment_new:  # a newer order version is already written; add what only the payment knows
+            t = tables(ctx)
+            fields = cmap.sale_fields(t, order["id"], payment)
+            if buyer is not None:
+                fields[f"{t.nav('ContactId')}@odata.bind"] = buyer.bind
+            plan.operations.append(BatchOperation("PATCH", t.key("Transaction", "SquareOrderId", order["id"]), fields))
     if payment_new:
         plan.operations.append(_payment_operation(ctx, payment, buyer, owner))
         plan.claims.append((payment_ledger or LedgerRow("payment", payment["id"]), payment_stamp))

@@ -118,7 +118,10 @@ def test_a_sale_is_one_batch_with_transaction_lines_payment_and_aggregates() -> 
     assert header["tb_ContactId@odata.bind"] == "/contacts(c0ffee00-0000-0000-0000-000000000001)"
     assert header["ownerid@odata.bind"] == "/systemusers(22222222-2222-2222-2222-222222222222)"
     assert (batch[4].body or {})["tb_visitcount"] == 1 and batch[4].headers == {"If-Match": "*"}
-    assert square.calls == ["batch_retrieve_orders:1"]
+    assert square.calls == [
+        "batch_retrieve_orders:1",
+        "batch_retrieve_catalog:1",
+    ]  # the order, and a catalog cache miss
     assert state.ledger[("payment", "P1")].updated_at and state.ledger[("order", "O1")].updated_at
 
 
@@ -249,3 +252,14 @@ def test_location_and_catalog() -> None:
     run(sync_payment(command("payment", "payment.updated", "P1", payment(), "payment"), ctx))
     line = dv.batches[-1][1 if dv.batches[-1][0].path.startswith("tb_transactions") else 2].body or {}
     assert line["tb_categoryname"] == "Drinks" and line["tb_sku"] == "T-1"
+
+
+def test_a_customer_claimed_but_not_yet_written_makes_the_sale_wait() -> None:
+    ctx, _, state, _ = setup()
+    state.ledger[("customer", "C1")] = LedgerRow("customer", "C1", pending_version=0, etag="1")
+    with pytest.raises(TransientError, match="right now"):
+        run(sync_payment(command("payment", "payment.updated", "P1", payment(), "payment"), ctx))
+    state.ledger[("customer", "C1")] = LedgerRow(
+        "customer", "C1", failure_open=True, etag="2"
+    )  # it failed: sell without it
+    assert run(sync_payment(command("payment", "payment.updated", "P1", payment(), "payment"), ctx)) is Outcome.WRITTEN
