@@ -1,0 +1,148 @@
+"""The store side of the demo: three stores (one without an owner mapping, one selling in yen), a
+catalog, sales to known customers and to guests with discounts, tax and tips, refunds (large ones
+open a case), and a catalog change — then a check that the CRM holds exactly what Square holds."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from devstack.commerce_check import catalog_from, commerce_differences
+
+WEST_TEAM = "33333333-3333-3333-3333-333333333333"
+STORES = [
+    ("STOREWEST0001", "Grant Park", "USD"),
+    ("STOREEAST0002", "Midtown", "USD"),
+    ("STORETOKYO003", "Shibuya", "JPY"),
+]
+UNMAPPED = "STOREEAST0002"
+OWNERS = (
+    '{"default_owner": "systemusers/00000000-0000-0000-0000-0000000000a1", "locations": {'
+    f'"STOREWEST0001": {{"owner": "teams/{WEST_TEAM}", "business_unit": "West", "territory": "Bay Area"}}, '
+    f'"STORETOKYO003": {{"owner": "teams/{WEST_TEAM}", "territory": "Kanto"}}}}}}'
+)
+STACK_ENV = {"LOCATION_OWNERS": OWNERS, "REFUND_CASE_THRESHOLD": "25"}
+MENU = [
+    ("Tea", "Drinks", 350),
+    ("Latte", "Drinks", 475),
+    ("Scone", "Bakery", 425),
+    ("Croissant", "Bakery", 395),
+    ("Mug", "Merch", 1800),
+]
+
+
+@dataclass
+class SalesPlan:
+    sales: int = 60
+    guest_share: float = 0.25
+    refunds: int = 8
+    seed: int = 11
+
+
+@dataclass
+class SalesResult:
+    orders: int = 0
+    refunds: int = 0
+    crm: dict[str, int] = field(default_factory=dict)
+    unconverged: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def prepare(dataverse: httpx.Client) -> None:
+    """The team that owns the mapped stores' records."""
+    if not any(t["teamid"] == WEST_TEAM for t in dataverse.get("/_control/tables/teams").json()):
+        dataverse.post("/_control/tables/teams", json=[{"teamid": WEST_TEAM, "name": "West"}]).raise_for_status()
+
+
+def drive_sales(square: httpx.Client, customer_ids: list[str], plan: SalesPlan) -> SalesResult:
+    rng = random.Random(plan.seed)
+    for store_id, name, currency in STORES:
+        square.post("/_control/locations", json={"id": store_id, "name": name, "currency": currency}).raise_for_status()
+    items = square.post(
+        "/_control/catalog",
+        json={
+            "items": [
+                {"name": n, "category": c, "variations": [{"name": "Regular", "price": p, "sku": f"{n[:3].upper()}-1"}]}
+                for n, c, p in MENU
+            ]
+        },
+    ).json()["objects"]
+    variations = [item["item_data"]["variations"][0]["id"] for item in items]
+    payments = []
+    for index in range(plan.sales):
+        store = STORES[index % len(STORES)][0]
+        sale: dict[str, Any] = {
+            "location_id": store,
+            "lines": [
+                {"variation_id": rng.choice(variations), "quantity": rng.randint(1, 3)}
+                for _ in range(rng.randint(1, 3))
+            ],
+        }
+        if rng.random() < plan.guest_share:
+            sale["buyer_email_address"] = f"guest{index % 7}@example.com"
+        elif customer_ids:
+            sale["customer_id"] = rng.choice(customer_ids)
+        if index % 4 == 0:
+            sale.update(discount_percent=10, tax_percent=8.5, tip=rng.choice([0, 100, 200]))
+        if index == plan.sales // 2:  # the menu changes mid-day: a new name and category for one item
+            square.post(
+                "/_control/catalog",
+                json={
+                    "items": [
+                        {
+                            "id": items[0]["id"],
+                            "name": "Green Tea",
+                            "category": "Drinks",
+                            "variations": [{"id": variations[0], "name": "Regular", "price": 350, "sku": "GRE-1"}],
+                        }
+                    ]
+                },
+            )
+        payments.append(square.post("/_control/sales", json=sale).json()["payment"])
+    for payment in rng.sample(payments, min(plan.refunds, len(payments))):
+        amount = None if rng.random() < 0.5 else max(1, payment["total_money"]["amount"] // 3)
+        square.post(
+            "/_control/refunds", json={"payment_id": payment["id"], "amount": amount, "reason": "Customer request"}
+        )
+    return SalesResult(orders=plan.sales, refunds=plan.refunds)
+
+
+def crm_commerce(dataverse: httpx.Client) -> dict[str, list[dict[str, Any]]]:
+    names = ("tb_transactions", "tb_transactionlines", "tb_payments", "tb_refunds", "tb_locations", "incidents")
+    return {name: dataverse.get(f"/_control/tables/{name}").json() for name in names}
+
+
+def wait_for_sales(square: httpx.Client, dataverse: httpx.Client, result: SalesResult, timeout: float) -> SalesResult:
+    started = time.monotonic()
+    while True:
+        state = square.get("/_control/commerce").json()
+        crm = crm_commerce(dataverse)
+        result.unconverged = commerce_differences(state, crm, catalog_from(state["catalog"]))
+        if not result.unconverged or time.monotonic() - started > timeout:
+            break
+        time.sleep(0.5)
+    result.seconds = time.monotonic() - started
+    result.crm = {name: len(rows) for name, rows in crm.items()}
+    return result
+
+
+def sales_summary(result: SalesResult) -> str:
+    crm = result.crm
+    status = (
+        "OK — every sale, line, payment, refund and store matches Square"
+        if not result.unconverged
+        else (f"NOT CONVERGED: {len(result.unconverged)} objects, e.g. {list(result.unconverged.items())[:3]}")
+    )
+    return "\n".join(
+        [
+            f"  Sales:     {result.orders} sales rung up in 3 stores (one unmapped, one in JPY), {result.refunds} refunds, one catalog change",
+            f"  CRM:       {crm.get('tb_transactions', 0)} transactions, {crm.get('tb_transactionlines', 0)} lines, "
+            f"{crm.get('tb_payments', 0)} payments, {crm.get('tb_refunds', 0)} refunds, {crm.get('incidents', 0)} cases, "
+            f"{crm.get('tb_locations', 0)} stores",
+            f"  Result:    {status}",
+        ]
+    )
