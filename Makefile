@@ -6,7 +6,7 @@ VENV_INFRA := .venv-infra
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: demo test serve host azurite setup lint typecheck unit contract integration e2e bench clean
+.PHONY: demo test serve host azurite setup lint typecheck unit contract integration e2e bench bench-sales clean
 
 demo: setup            ## run the customer scenario on the local stack and print what reached the CRM
 	$(PY) -m devstack.demo
@@ -28,6 +28,9 @@ azurite: setup         ## Azurite alone on its default ports (for `make host` or
 
 bench: setup           ## benchmark figures (see bench/RESULTS.md)
 	$(PY) -m bench.bench_customers
+
+bench-sales: setup     ## store-activity benchmark figures (see bench/RESULTS.md)
+	$(PY) -m bench.bench_sales
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -7,7 +7,11 @@ Steps (each checks before it creates, so the command can be re-run):
 2. A security role "Tillbridge Integration" in the root business unit, holding the privileges the
    flows need at organisation depth — contact create/read/write/append/append-to/share and Merge
    (the Merge message needs prvMerge, prvAppendActivity and prvWriteActivity; "Merge message
-   privileges", Dynamics CRM developer guide).
+   privileges", Dynamics CRM developer guide); incident (cases opened for large refunds); and for each
+   table the schema creates (prefix_location, prefix_transaction, …) create/read/write/append/
+   append-to/assign — assign because records from a mapped store are owned by its team or user.
+   Custom tables' privilege names are "prv" + verb + the table's schema name; Dataverse compares
+   names case-insensitively, and so does this command.
 3. The role is associated with the application user.
 """
 
@@ -32,6 +36,13 @@ PRIVILEGES = (
     "prvAppendActivity",
     "prvWriteActivity",
 )
+TABLE_VERBS = ("Create", "Read", "Write", "Append", "AppendTo", "Assign")
+
+
+def privileges_for(prefix: str, schema: dict[str, Any]) -> tuple[str, ...]:
+    """Contact and merge privileges, plus every verb on incident and on each table the schema creates."""
+    tables = ["Incident"] + [f"{prefix}_{t['logical_name']}" for t in schema["tables"] if t.get("create")]
+    return PRIVILEGES + tuple(f"prv{verb}{table}" for table in tables for verb in TABLE_VERBS)
 
 
 class AppUserError(Exception):
@@ -53,8 +64,10 @@ class AppUserSetup:
         dataverse_token: str,
         bap_token: str,
         say: Callable[[str], None] = print,
+        *,
+        privileges: tuple[str, ...] = PRIVILEGES,
     ) -> None:
-        self.http, self.say = http, say
+        self.http, self.say, self.privileges = http, say, privileges
         self.root = f"{dataverse_url.rstrip('/')}/api/data/v9.2/"
         self.dv_headers = {
             "Authorization": f"Bearer {dataverse_token}",
@@ -87,9 +100,11 @@ class AppUserSetup:
         user_id = str(users[0]["systemuserid"])
         role_id = self._role()
         privileges = self._dv(
-            "GET", "privileges?$select=privilegeid,name&$filter=" + " or ".join(f"name eq '{p}'" for p in PRIVILEGES)
+            "GET",
+            "privileges?$select=privilegeid,name&$filter=" + " or ".join(f"name eq '{p}'" for p in self.privileges),
         )["value"]
-        missing = set(PRIVILEGES) - {p["name"] for p in privileges}
+        found = {p["name"].lower() for p in privileges}
+        missing = [name for name in self.privileges if name.lower() not in found]
         if missing:
             raise AppUserError(f"privileges not found in this environment: {sorted(missing)}")
         grants = [{"PrivilegeId": p["privilegeid"], "Depth": "Global"} for p in privileges]

@@ -14,6 +14,8 @@ from shared.config import load_dataverse_settings, load_square_settings, merged_
 from shared.errors import ConfigurationError
 from tillbridge_cli.ops import add_commands as add_ops_commands
 
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "infra" / "dataverse" / "schema.json"
+
 
 def environment() -> dict[str, str]:
     """local.settings.json in the current folder, overridden by the environment (like the host)."""
@@ -72,14 +74,18 @@ def register_webhook(args: argparse.Namespace) -> int:
 def app_user(args: argparse.Namespace) -> int:
     from azure.identity import AzureCliCredential
 
-    from tillbridge_cli.app_user import AppUserSetup
+    from tillbridge_cli.app_user import AppUserSetup, privileges_for
+    from tillbridge_cli.schema import load_schema
 
-    settings, _ = load_dataverse_settings(environment())
+    settings, sync = load_dataverse_settings(environment())
+    privileges = privileges_for(sync.prefix, load_schema(Path(args.schema)))
     credential = AzureCliCredential()
     dataverse_token = credential.get_token(f"{settings.url}/.default").token
     bap_token = credential.get_token("https://api.bap.microsoft.com/.default").token
     with httpx.Client(timeout=60) as http:
-        AppUserSetup(http, settings.url, dataverse_token, bap_token).run(args.environment_id, args.client_id)
+        AppUserSetup(http, settings.url, dataverse_token, bap_token, privileges=privileges).run(
+            args.environment_id, args.client_id
+        )
     return 0
 
 
@@ -103,9 +109,7 @@ def parser() -> argparse.ArgumentParser:
 
     schema = groups.add_parser("schema", help="Dataverse schema").add_subparsers(dest="command", required=True)
     apply = schema.add_parser("apply", help="create missing columns and alternate keys (idempotent)")
-    apply.add_argument(
-        "--schema", default=str(Path(__file__).resolve().parent.parent / "infra" / "dataverse" / "schema.json")
-    )
+    apply.add_argument("--schema", default=str(SCHEMA_PATH))
     apply.add_argument("--solution", default="", help="unmanaged solution to add the customisations to")
     apply.add_argument("--key-timeout", type=float, default=600.0)
     apply.add_argument("--poll", type=float, default=5.0)
@@ -135,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
     user = dataverse.add_parser("app-user", help="application user + least-privilege role for the app identity")
     user.add_argument("--environment-id", required=True, help="Power Platform environment id")
     user.add_argument("--client-id", required=True, help="managed identity or app registration client id")
+    user.add_argument("--schema", default=str(SCHEMA_PATH), help="the schema whose tables the role may use")
     user.set_defaults(run=app_user)
     return root
 

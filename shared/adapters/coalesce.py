@@ -17,7 +17,7 @@ V = TypeVar("V")
 
 class Coalescer(Generic[K, V]):
     def __init__(
-        self, batch: Callable[[list[K]], Awaitable[dict[K, V]]], *, window_seconds: float = 0.02, max_batch: int = 100
+        self, batch: Callable[[list[K]], Awaitable[dict[K, V]]], *, window_seconds: float = 0.05, max_batch: int = 100
     ) -> None:
         self._batch, self._window, self._max = batch, window_seconds, max_batch
         self._pending: dict[K, list[asyncio.Future[V | None]]] = {}

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from tillbridge_cli.app_user import PRIVILEGES, ROLE_NAME, AppUserError, AppUserSetup
+from tillbridge_cli.app_user import PRIVILEGES, ROLE_NAME, AppUserError, AppUserSetup, privileges_for
 
 ORG = "https://org.example"
 USER, ROLE, BU = (
@@ -81,3 +81,36 @@ def test_a_missing_privilege_stops_before_granting() -> None:
     ):
         AppUserSetup(http, ORG, "dv", "bap", say=lambda _: None).run("env-1", "client-1")
     assert not any(p.endswith("AddPrivilegesRole") for _, p, _ in calls)
+
+
+def test_role_covers_incidents_and_every_table_the_schema_creates() -> None:
+    from tillbridge_cli.schema import load_schema
+
+    names = privileges_for("tb", load_schema())
+    assert set(PRIVILEGES) <= set(names)
+    for table in ("Incident", "tb_Location", "tb_Transaction", "tb_TransactionLine", "tb_Payment", "tb_Refund"):
+        assert {f"prv{verb}{table}" for verb in ("Create", "Read", "Write", "Append", "AppendTo", "Assign")} <= set(
+            names
+        )
+    assert not any("tb_contact" in name.lower() for name in names)
+
+
+def test_privilege_names_match_case_insensitively() -> None:
+    calls: list[tuple[str, str, object]] = []
+    wanted = ("prvReadtb_Payment",)
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        calls.append((request.method, request.url.path, None))
+        if "privileges" in request.url.path:
+            return httpx.Response(200, json={"value": [{"privilegeid": "p-1", "name": "prvReadtb_payment"}]})
+        if "systemusers" in request.url.path and request.method == "GET":
+            return httpx.Response(200, json={"value": [{"systemuserid": USER}]})
+        if request.url.path.endswith("WhoAmI"):
+            return httpx.Response(200, json={"BusinessUnitId": BU})
+        if request.url.path.endswith("roles") and request.method == "GET":
+            return httpx.Response(200, json={"value": [{"roleid": ROLE}]})
+        return httpx.Response(204)
+
+    with httpx.Client(transport=httpx.MockTransport(respond)) as http:
+        result = AppUserSetup(http, ORG, "dv", "bap", say=lambda _: None, privileges=wanted).run("env-1", "c-1")
+    assert result.privileges == ("prvReadtb_payment",)
