@@ -40,6 +40,20 @@ param webhookUrlOverride string = ''
 @description('Email address for alerts (dead letters, failure rate, lag); empty = alerts without notification')
 param alertEmail string = ''
 
+@allowed([
+  'match_or_create'
+  'match'
+  'ignore'
+])
+@description('Sales without a Square customer: match or create a contact from the buyer email, only match, or ignore')
+param guestCheckout string = 'match_or_create'
+
+@description('Path, relative to the app root, of the JSON map from Square location id to CRM owner, business unit and territory (README, LOCATION_OWNERS); empty = default owner everywhere')
+param locationOwnersFile string = ''
+
+@description('Refunds of at least this amount open a case; empty = never')
+param refundCaseThreshold string = ''
+
 @minValue(40)
 @maxValue(1000)
 @description('Flex Consumption scale-out limit')
@@ -72,6 +86,9 @@ module resources 'app/resources.bicep' = {
     webhookUrlOverride: webhookUrlOverride
     maximumInstanceCount: maximumInstanceCount
     alertEmail: alertEmail
+    guestCheckout: guestCheckout
+    locationOwnersFile: locationOwnersFile
+    refundCaseThreshold: refundCaseThreshold
   }
 }
 

@@ -1,6 +1,7 @@
 """Which CRM owner (a user or a team), business unit and territory each Square location maps to.
 
-Configured as JSON (setting LOCATION_OWNERS, or a file named by LOCATION_OWNERS_FILE):
+Configured as JSON (setting LOCATION_OWNERS, or a file named by LOCATION_OWNERS_FILE — a relative path
+is taken from the app's root, so a file deployed with the app is found wherever the host starts):
     {"default_owner": "teams/<guid>",
      "locations": {"<square location id>":
                    {"owner": "systemusers/<guid>", "business_unit": "West", "territory": "Bay Area"}}}
@@ -14,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+APP_ROOT = Path(__file__).resolve().parent.parent
 _OWNER = re.compile(
     r"^(systemusers|teams)/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 )
@@ -83,6 +85,8 @@ def parse_location_owners(text: str, source: str) -> tuple[LocationOwners, list[
 def load_location_owners(inline: str, file_name: str) -> tuple[LocationOwners, list[str]]:
     if file_name:
         path = Path(file_name)
+        if not path.is_absolute():
+            path = APP_ROOT / path
         if not path.exists():
             return LocationOwners(), [f"LOCATION_OWNERS_FILE: {file_name} does not exist"]
         return parse_location_owners(path.read_text(encoding="utf-8"), f"LOCATION_OWNERS_FILE ({file_name})")

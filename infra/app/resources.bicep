@@ -11,6 +11,9 @@ param squareEnvironment string
 param webhookUrlOverride string
 param maximumInstanceCount int
 param alertEmail string
+param guestCheckout string
+param locationOwnersFile string
+param refundCaseThreshold string
 
 var eventsQueueName = 'square-events'
 var deploymentContainerName = 'app-package-${resourceToken}'
@@ -237,6 +240,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RECONCILE_SCHEDULE: '0 */15 * * * *'
     RECONCILE_LAG_SECONDS: '300'
     TRACE_RETENTION_DAYS: '14'
+    GUEST_CHECKOUT: guestCheckout
+    LOCATION_OWNERS_FILE: locationOwnersFile
+    REFUND_CASE_THRESHOLD: refundCaseThreshold
   }
   dependsOn: [
     storageRoles

@@ -65,12 +65,22 @@ def test_the_parser_rejects_a_broken_template() -> None:
         BicepParser().parse(text=broken)
 
 
+# What the deployer passes for the parameters that feed typed settings (main.parameters.json)
+PARAMETER_EXAMPLES = {
+    "guestCheckout": "match",
+    "locationOwnersFile": "tests/fixtures/location_owners.json",
+    "refundCaseThreshold": "100",
+}
+
+
 def _as_environment(settings: dict[str, Any], variables: set[str], parameters: set[str]) -> dict[str, str]:
     """Template values as the running app would see them: Key Vault references resolved, expressions filled."""
     env: dict[str, str] = {}
     for name, value in settings.items():
         literal = isinstance(value, str) and "${" not in value and value not in variables | parameters
-        if isinstance(value, str) and value.startswith("@Microsoft.KeyVault("):
+        if isinstance(value, str) and value in PARAMETER_EXAMPLES:
+            env[name] = PARAMETER_EXAMPLES[value]
+        elif isinstance(value, str) and value.startswith("@Microsoft.KeyVault("):
             env[name] = "resolved-secret"
         elif literal:
             env[name] = str(value)
@@ -89,6 +99,8 @@ def test_templates_provide_every_setting_the_app_needs(resources: dict[str, Any]
     assert settings.queue.backend == "servicebus" and settings.queue.servicebus_namespace
     assert settings.storage.account_name and settings.storage.client_id
     assert settings.dataverse.auth == "managed_identity"
+    assert settings.sales.guest_checkout == "match" and settings.sales.refund_case_threshold == 100
+    assert settings.sales.location_owners.locations["L1"].territory == "West"
 
 
 def test_trigger_setting_expressions_are_defined(app_settings: dict[str, Any]) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shared.config import load_ingress_settings, load_settings, merged_environment, read_local_settings
@@ -104,3 +106,13 @@ def test_location_owners_are_validated_with_their_path() -> None:
     )
     with pytest.raises(ConfigurationError, match="LOCATION_OWNERS: not JSON"):
         load_settings({**GOOD, "LOCATION_OWNERS": "{"})
+
+
+def test_location_owners_file_relative_to_the_app_root_or_absolute(tmp_path: Path) -> None:
+    relative = load_settings({**GOOD, "LOCATION_OWNERS_FILE": "tests/fixtures/location_owners.json"}).sales
+    assert relative.location_owners.for_location("L1")[0].territory == "West"
+    absolute = tmp_path / "owners.json"
+    absolute.write_text('{"locations": {"L7": {"owner": "teams/11111111-2222-3333-4444-555555555555"}}}')
+    assert load_settings({**GOOD, "LOCATION_OWNERS_FILE": str(absolute)}).sales.location_owners.for_location("L7")[1]
+    with pytest.raises(ConfigurationError, match=r"LOCATION_OWNERS_FILE: nowhere\.json does not exist"):
+        load_settings({**GOOD, "LOCATION_OWNERS_FILE": "nowhere.json"})
