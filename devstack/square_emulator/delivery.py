@@ -50,14 +50,19 @@ class Deliverer:
         self._rng = random.Random(config.seed)
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._deliveries: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Cancel the loop and every delivery in flight, then close their connections (a half-sent
+        request left open would keep the receiver waiting for its body)."""
+        running = [*self._deliveries, *([self._task] if self._task is not None else [])]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
 
@@ -91,7 +96,7 @@ class Deliverer:
 
     async def _run(self) -> None:
         limiter = asyncio.Semaphore(max(1, self.config.concurrency))
-        tasks: set[asyncio.Task[None]] = set()
+        tasks = self._deliveries
         while True:
             await self._wake.wait()
             self._wake.clear()
