@@ -16,15 +16,10 @@ from typing import Any
 
 import httpx
 
-from bench.bench_customers import _converge
+from bench.bench_customers import _converge, _reset_stats
 from devstack.commerce_check import catalog_from
 from devstack.sales_scenario import STACK_ENV, SalesPlan, SalesResult, drive_sales, prepare, wait_for_sales
 from devstack.stack import PROJECT_DIR, Stack, StackOptions
-
-
-def _reset(stack: Stack) -> None:
-    stack.client("square").delete("/_control/stats")
-    stack.client("dataverse").delete("/_control/stats")
 
 
 def _counters(stack: Stack) -> tuple[Counter[str], Counter[str]]:
@@ -43,7 +38,7 @@ def _settle(stack: Stack, result: SalesResult, timeout: float) -> SalesResult:
 
 
 def _phase(stack: Stack, name: str, units: int, drive: Any, timeout: float) -> dict[str, Any]:
-    _reset(stack)
+    _reset_stats(stack)
     started = time.monotonic()
     result = drive()
     _settle(stack, result, timeout)
@@ -69,8 +64,9 @@ def _warm_sales(square: httpx.Client, customer_ids: list[str], count: int, seed:
 
 def _refunds(square: httpx.Client, count: int, seed: int) -> SalesResult:
     rng = random.Random(seed)
-    refunded = {refund["payment_id"] for refund in square.get("/_control/commerce").json()["refunds"]}
-    payments = [p for p in square.get("/_control/commerce").json()["payments"] if p["id"] not in refunded]
+    state = square.get("/_control/commerce").json()
+    refunded = {refund["payment_id"] for refund in state["refunds"]}
+    payments = [p for p in state["payments"] if p["id"] not in refunded]
     for payment in rng.sample(payments, min(count, len(payments))):
         amount = max(1, payment["total_money"]["amount"] // 4)
         square.post("/_control/refunds", json={"payment_id": payment["id"], "amount": amount, "reason": "bench"})

@@ -8,14 +8,13 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from shared import tracing
 from shared.adapters.odata_batch import BatchOperation
-from shared.errors import TerminalError, TransientError
+from shared.errors import TransientError
 from shared.flows import commerce_mapping as cmap
 from shared.flows.commerce_support import STATS_DOC, Buyer, owner_for
 from shared.flows.context import FlowContext, Outcome
 from shared.flows.purchase_stats import PurchaseStats, add_refund, contact_fields
-from shared.flows.sales import _apply, _embedded, _gate, _order_or_retry, _Plan, tables
+from shared.flows.sales import _apply, _gate, _order_or_retry, _Plan, source_object, tables
 from shared.ledger import Stamp
 from shared.models import SyncCommand
 from shared.money import to_decimal
@@ -35,12 +34,7 @@ async def _buyer_of(ctx: FlowContext, order: dict[str, Any]) -> Buyer | None:
 
 
 async def sync_refund(command: SyncCommand, ctx: FlowContext) -> Outcome:
-    refund = None if command.fetch else _embedded(command, "refund")
-    if refund is None:
-        refund = await ctx.square.get_refund(command.entity_id)
-        if refund is None:
-            raise TerminalError(f"refund {command.entity_id} does not exist in Square", reason_code="source_not_found")
-    tracing.snapshot("square_object", refund)
+    refund = await source_object(command, "refund", ctx.square.get_refund)
     order_id = refund.get("order_id")
     order_ledger = await ctx.state.get_ledger("order", order_id) if order_id else None
     if order_id and (order_ledger is None or (order_ledger.version is None and order_ledger.updated_at is None)):

@@ -4,6 +4,7 @@ are written in one $batch changeset — one Dataverse request per sale."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +29,19 @@ def tables(ctx: FlowContext) -> cmap.Tables:
 def _embedded(command: SyncCommand, key: str) -> dict[str, Any] | None:
     found = ((command.event.get("data") or {}).get("object") or {}).get(key)
     return found if isinstance(found, dict) else None
+
+
+async def source_object(
+    command: SyncCommand, key: str, fetch: Callable[[str], Awaitable[dict[str, Any] | None]]
+) -> dict[str, Any]:
+    """The object the webhook carries, or (for a fresh-fetch retry, or a thin event) Square's copy."""
+    found = None if command.fetch else _embedded(command, key)
+    if found is None:
+        found = await fetch(command.entity_id)
+        if found is None:
+            raise TerminalError(f"{key} {command.entity_id} does not exist in Square", reason_code="source_not_found")
+    tracing.snapshot("square_object", found)
+    return found
 
 
 async def _order_or_retry(ctx: FlowContext, order_id: str) -> dict[str, Any]:
@@ -134,12 +148,7 @@ async def _buyer_aggregates(
 
 
 async def sync_payment(command: SyncCommand, ctx: FlowContext) -> Outcome:
-    payment = None if command.fetch else _embedded(command, "payment")
-    if payment is None:
-        payment = await ctx.square.get_payment(command.entity_id)
-        if payment is None:
-            raise TerminalError(f"payment {command.entity_id} does not exist in Square", reason_code="source_not_found")
-    tracing.snapshot("square_object", payment)
+    payment = await source_object(command, "payment", ctx.square.get_payment)
     plan = _Plan()
     payment_stamp = Stamp(None, payment.get("updated_at"))
     payment_ledger, payment_new = await _gate(ctx, "payment", payment["id"], payment_stamp)

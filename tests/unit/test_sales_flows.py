@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.errors import TransientError
+from shared.errors import TerminalError, TransientError
 from shared.flows.catalog import sync_catalog
 from shared.flows.context import Outcome, SalesOptions
 from shared.flows.locations import sync_location
@@ -263,3 +263,14 @@ def test_a_customer_claimed_but_not_yet_written_makes_the_sale_wait() -> None:
         "customer", "C1", failure_open=True, etag="2"
     )  # it failed: sell without it
     assert run(sync_payment(command("payment", "payment.updated", "P1", payment(), "payment"), ctx)) is Outcome.WRITTEN
+
+
+def test_fresh_fetch_uses_squares_copy_and_a_vanished_object_is_a_clear_terminal_failure() -> None:
+    ctx, dv, _, square = setup()
+    square.payments["P5"] = payment("P5", "O1")
+    assert run(sync_payment(command("payment", "payment.updated", "P5"), ctx)) is Outcome.WRITTEN
+    assert any(op.path.startswith("tb_payments") for op in dv.batches[-1])
+    for flow, kind in ((sync_payment, "payment"), (sync_refund, "refund")):
+        with pytest.raises(TerminalError, match=f"{kind} GONE does not exist in Square") as caught:
+            run(flow(command(kind, f"{kind}.updated", "GONE"), ctx))
+        assert caught.value.reason_code == "source_not_found"
