@@ -6,12 +6,13 @@ VENV_INFRA := .venv-infra
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: demo test serve host azurite setup lint typecheck unit contract integration e2e bench bench-sales clean
+.PHONY: demo test serve host azurite setup setup-infra lint typecheck unit contract integration e2e bench bench-sales clean
 
 demo: setup            ## run the customer scenario on the local stack and print what reached the CRM
 	$(PY) -m devstack.demo
 
-test: setup            ## every test: lint, types, unit, contract, integration, end-to-end
+test: setup setup-infra  ## every test: tracked files, lint, types, unit, contract, integration, end-to-end
+	.ci/check-tracked
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -47,7 +48,9 @@ contract: setup
 integration: setup
 	$(PY) -m pytest -p no:cacheprovider tests/integration tests/e2e
 
-setup: $(VENV)/.installed node_modules/.installed $(VENV_INFRA)/.installed
+setup: $(VENV)/.installed node_modules/.installed   ## the app's virtualenv and Azurite (what every target needs)
+
+setup-infra: $(VENV_INFRA)/.installed                ## checkov's own virtualenv (only the infra tests use it)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version' 

@@ -168,7 +168,7 @@ def test_azd_project_deploys_this_folder_as_a_python_function() -> None:
 
 def test_policy_linter_passes_with_every_skip_justified() -> None:
     checkov = ROOT / ".venv-infra" / "bin" / "checkov"
-    assert checkov.exists(), "run `make setup` (it creates .venv-infra with checkov)"
+    assert checkov.exists(), "run `make setup-infra` (it creates .venv-infra with checkov; `make test` does it)"
     result = subprocess.run(
         [str(checkov), "--config-file", str(INFRA / ".checkov.yaml"), "-d", str(INFRA), "-o", "json"],
         check=False,
