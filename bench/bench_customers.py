@@ -24,7 +24,7 @@ import httpx
 
 from devstack.crm_check import differences
 from devstack.stack import PROJECT_DIR, Stack, StackOptions
-from shared.signature import sign
+from shared.pipeline.signature import sign
 
 
 def import_time(runs: int = 7) -> list[float]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.core.models import SquareCustomer
 from shared.flows.customer_mapping import ContactColumns, map_customer
-from shared.models import SquareCustomer
 
 COLUMNS = ContactColumns("tb")
 KEY = COLUMNS.square_id

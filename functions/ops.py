@@ -7,7 +7,7 @@ import logging
 
 import azure.functions as func
 
-from functions import bootstrap
+from shared import composition
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logging.getLogger("tillbridge.ops")
@@ -16,7 +16,7 @@ log = logging.getLogger("tillbridge.ops")
 @bp.function_name("ops_api")
 @bp.route(route="ops/{*path}", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 async def ops_api(req: func.HttpRequest) -> func.HttpResponse:
-    reply = await bootstrap.ops(req.method, req.route_params.get("path", ""), dict(req.params), req.get_body())
+    reply = await composition.ops(req.method, req.route_params.get("path", ""), dict(req.params), req.get_body())
     return func.HttpResponse(json.dumps(reply.body, default=str), status_code=reply.status, mimetype="application/json")
 
 
@@ -39,5 +39,5 @@ def ops_console(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("purge_traces")
 @bp.timer_trigger(arg_name="timer", schedule="0 30 2 * * *", run_on_startup=False)
 async def purge_traces(timer: func.TimerRequest) -> None:
-    removed = await bootstrap.purge_traces()
+    removed = await composition.purge_traces()
     log.info("purged %d expired trace(s)", removed)

@@ -6,8 +6,8 @@ import json
 
 import azure.functions as func
 
-from functions import bootstrap
-from shared.signature import SIGNATURE_HEADER
+from shared import composition
+from shared.pipeline.signature import SIGNATURE_HEADER
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
@@ -15,7 +15,7 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 @bp.function_name("square_webhook")
 @bp.route(route="square/webhooks", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def square_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    reply = await bootstrap.receive(req.get_body(), req.headers.get(SIGNATURE_HEADER))
+    reply = await composition.receive(req.get_body(), req.headers.get(SIGNATURE_HEADER))
     return func.HttpResponse(
         json.dumps(reply.body), status_code=reply.status, headers=dict(reply.headers), mimetype="application/json"
     )

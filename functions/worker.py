@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions import bootstrap
+from shared import composition
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
@@ -18,7 +18,7 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 )
 async def process_event(msg: func.ServiceBusMessage) -> None:
     properties = {str(k): str(v) for k, v in (msg.application_properties or {}).items()}
-    await bootstrap.worker().handle(msg.get_body(), delivery_count=msg.delivery_count or 1, properties=properties)
+    await composition.worker().handle(msg.get_body(), delivery_count=msg.delivery_count or 1, properties=properties)
 
 
 @bp.function_name("record_dead_letter")
@@ -29,4 +29,4 @@ async def process_event(msg: func.ServiceBusMessage) -> None:
 )
 async def record_dead_letter(msg: func.ServiceBusMessage) -> None:
     reason = msg.dead_letter_reason or "MaxDeliveryCountExceeded"
-    await bootstrap.worker().dead_letter(msg.get_body(), reason)
+    await composition.worker().dead_letter(msg.get_body(), reason)

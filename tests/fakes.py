@@ -10,12 +10,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devstack.dataverse_emulator.odata_filter import parse_filter
-from shared.adapters.odata_batch import BatchOperation, BatchPartResult
-from shared.errors import ConcurrencyError, TerminalError, TransientError
+from shared.core.errors import ConcurrencyError, TerminalError, TransientError
+from shared.core.failures import merge_failure
+from shared.core.ports import (
+    BatchOperation,
+    BatchPartResult,
+    FailureRecord,
+    FlowStatus,
+    LedgerRow,
+    OutboundMessage,
+    UpsertResult,
+)
 from shared.flows.context import FlowContext
 from shared.flows.customer_mapping import ContactColumns
-from shared.ports import FailureRecord, FlowStatus, LedgerRow, OutboundMessage, UpsertResult
-from shared.telemetry import LogMetrics
+from shared.monitoring.metrics import LogMetrics
 
 
 @dataclass
@@ -166,11 +174,8 @@ class FakeState:
         return row
 
     async def record_failure(self, failure: FailureRecord) -> None:
-        existing = self.failures.get((failure.flow, failure.record_id))
-        if existing is not None:
-            failure.attempts = existing.attempts + 1
-            failure.first_seen = existing.first_seen
-        self.failures[(failure.flow, failure.record_id)] = failure
+        key = (failure.flow, failure.record_id)
+        self.failures[key] = merge_failure(self.failures.get(key), failure)
 
     async def resolve_failure(self, flow: str, record_id: str, note: str, status: str = "resolved") -> None:
         if (flow, record_id) in self.failures:

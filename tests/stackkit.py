@@ -12,7 +12,7 @@ import httpx
 from devstack.crm_check import differences
 from devstack.stack import Stack
 from shared.adapters.table_state import table_state_store
-from shared.ports import FailureRecord
+from shared.core.ports import FailureRecord
 
 T = TypeVar("T")
 

@@ -10,8 +10,13 @@ from pathlib import Path
 
 import httpx
 
-from shared.config import load_dataverse_settings, load_square_settings, merged_environment, read_local_settings
-from shared.errors import ConfigurationError
+from shared.config.settings import (
+    load_dataverse_settings,
+    load_square_settings,
+    merged_environment,
+    read_local_settings,
+)
+from shared.core.errors import ConfigurationError
 from tillbridge_cli.ops import add_commands as add_ops_commands
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "infra" / "dataverse" / "schema.json"

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from shared.routing import ROUTES
+from shared.pipeline.registry import ROUTES
 
 SUBSCRIPTIONS = "/v2/webhooks/subscriptions"
 

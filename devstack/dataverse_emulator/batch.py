@@ -138,8 +138,8 @@ def batch_response(handlers: Handlers, call: Call) -> web.Response:
         if isinstance(item, list):
             answers, ok = _run_changeset(handlers, item)
             inner = f"changesetresponse_{uuid.uuid4()}"
-            body = "".join(f"--{inner}\r\n{_render(a, cid)}\r\n" for a, cid in answers) + f"--{inner}--"
-            rendered.append(f"Content-Type: multipart/mixed; boundary={inner}\r\n\r\n{body}")
+            inner_text = "".join(f"--{inner}\r\n{_render(a, cid)}\r\n" for a, cid in answers) + f"--{inner}--"
+            rendered.append(f"Content-Type: multipart/mixed; boundary={inner}\r\n\r\n{inner_text}")
         else:
             answer = route(handlers, item.call)
             ok = answer.status < 400

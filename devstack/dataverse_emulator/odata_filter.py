@@ -11,12 +11,13 @@ from typing import Any
 
 Row = dict[str, Any]
 Predicate = Callable[[Row], bool]
+Test = Callable[[Any, Any], bool]
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
     r"|(?P<number>-?\d+(?:\.\d+)?)|(?P<punct>[(),])|(?P<word>[A-Za-z_][\w./@-]*))"
 )
-_COMPARE = {
+_COMPARE: dict[str, Test] = {
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,
     "gt": lambda a, b: a is not None and b is not None and a > b,
@@ -24,11 +25,19 @@ _COMPARE = {
     "lt": lambda a, b: a is not None and b is not None and a < b,
     "le": lambda a, b: a is not None and b is not None and a <= b,
 }
-_FUNCTIONS = {
+_FUNCTIONS: dict[str, Test] = {
     "contains": lambda a, b: a is not None and b in a,
     "startswith": lambda a, b: a is not None and a.startswith(b),
     "endswith": lambda a, b: a is not None and a.endswith(b),
 }
+
+
+def _either(a: Predicate, b: Predicate) -> Predicate:
+    return lambda row: a(row) or b(row)
+
+
+def _both(a: Predicate, b: Predicate) -> Predicate:
+    return lambda row: a(row) and b(row)
 
 
 class FilterError(ValueError):
@@ -83,16 +92,14 @@ class _Parser:
         left = self.and_expr()
         while (token := self.peek()) is not None and token[1] == "or":
             self.take()
-            right, previous = self.and_expr(), left
-            left = lambda row, a=previous, b=right: a(row) or b(row)  # noqa: E731
+            left = _either(left, self.and_expr())
         return left
 
     def and_expr(self) -> Predicate:
         left = self.unary()
         while (token := self.peek()) is not None and token[1] == "and":
             self.take()
-            right, previous = self.unary(), left
-            left = lambda row, a=previous, b=right: a(row) and b(row)  # noqa: E731
+            left = _both(left, self.unary())
         return left
 
     def unary(self) -> Predicate:

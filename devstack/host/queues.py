@@ -20,7 +20,7 @@ from shared.adapters.storage_queue import decode_envelope
 
 log = logging.getLogger("devstack.host.queues")
 DEAD_LETTER_SUFFIX = "/$deadletterqueue"
-POLL_RETRY = {
+POLL_RETRY: dict[str, Any] = {
     "retry_total": 1,
     "initial_backoff": 0.5,
     "increment_base": 2,

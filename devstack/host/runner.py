@@ -19,7 +19,7 @@ from devstack.host.loader import load_app, resolve
 from devstack.host.queues import QueueOptions, QueuePoller
 from devstack.host.timers import TimerRunner
 from devstack.serve import announce_and_wait, start_site
-from shared.config import merged_environment, read_local_settings
+from shared.config.settings import merged_environment, read_local_settings
 
 log = logging.getLogger("devstack.host")
 
@@ -68,7 +68,7 @@ class LocalHost:
         load_environment(self.project_dir)
         functions = load_app(self.project_dir).get_functions()  # once: a second call raises in azure-functions
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        enabled = [f for f in functions if not is_disabled(f.get_function_name())]
+        enabled = [f for f in functions if not is_disabled(str(f.get_function_name()))]
         function_key = os.environ.get("LOCAL_FUNCTION_KEY", "")
         if not function_key:
             function_key = os.environ["LOCAL_FUNCTION_KEY"] = secrets.token_urlsafe(24)

@@ -12,13 +12,13 @@ from devstack.square_emulator import commerce_routes, subscriptions
 from devstack.square_emulator.commerce import Commerce
 from devstack.square_emulator.customers import EDITABLE, CustomerBook
 from devstack.square_emulator.delivery import Deliverer, DeliveryConfig
-from shared.gate import parse_time
-from shared.normalize import NormalizationError, normalize_email
+from shared.core.normalize import NormalizationError, normalize_email
+from shared.core.times import parse_time
 
 SQUARE_VERSION = "2025-08-20"
 BOOK = web.AppKey("book", CustomerBook)
 DELIVERER = web.AppKey("deliverer", Deliverer)
-STATS = web.AppKey("stats", Counter)
+STATS = web.AppKey("stats", Counter[str])
 TOKEN = web.AppKey("token", str)
 EXTRA_CREATE_FIELDS = ("group_ids", "segment_ids")
 
@@ -46,7 +46,8 @@ async def square_auth(request: web.Request, handler: Any) -> web.StreamResponse:
         request.app[STATS][f"{request.method} {resource.canonical if resource else request.path}"] += 1
         if request.headers.get("Authorization") != f"Bearer {request.app[TOKEN]}":
             return square_error(401, "AUTHENTICATION_ERROR", "UNAUTHORIZED", "This request could not be authorized.")
-    return await handler(request)
+    response: web.StreamResponse = await handler(request)
+    return response
 
 
 async def retrieve_customer(request: web.Request) -> web.Response:
@@ -259,7 +260,8 @@ async def control_flush(request: web.Request) -> web.Response:
 async def control_stats(request: web.Request) -> web.Response:
     if request.method == "DELETE":
         request.app[STATS].clear()
-    return web.json_response(dict(request.app[STATS]))
+    stats: Counter[str] = request.app[STATS]
+    return web.json_response(dict(stats))
 
 
 async def _start_delivery(app: web.Application) -> None:

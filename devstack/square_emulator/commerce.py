@@ -130,7 +130,7 @@ class Commerce:
         for obj in self.catalog.values():
             if obj["type"] == "CATEGORY" and obj["category_data"]["name"] == name:
                 return str(obj["id"])
-        category = {
+        category: dict[str, Any] = {
             "type": "CATEGORY",
             "id": self._id(24),
             "updated_at": now,

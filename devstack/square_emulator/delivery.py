@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from shared.signature import SIGNATURE_HEADER, sign
+from shared.pipeline.signature import SIGNATURE_HEADER, sign
 
 
 @dataclass

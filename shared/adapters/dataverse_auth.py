@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Protocol
 
-from shared.config import DataverseSettings
+from shared.config.settings import DataverseSettings
 
 
 class TokenProvider(Protocol):

@@ -18,12 +18,13 @@ from urllib.parse import quote
 
 import httpx
 
-from shared import observability, tracing
 from shared.adapters.dataverse_auth import TokenProvider
-from shared.adapters.odata_batch import BatchOperation, BatchPartResult, build_batch, parse_batch_response
+from shared.adapters.odata_batch import build_batch, parse_batch_response
 from shared.adapters.rate_gate import RateGate
-from shared.errors import ConcurrencyError, TerminalError, ThrottledError, TransientError
-from shared.ports import UpsertResult
+from shared.core.errors import ConcurrencyError, TerminalError, ThrottledError, TransientError
+from shared.core.keys import key_segment
+from shared.core.ports import BatchOperation, BatchPartResult, UpsertResult
+from shared.monitoring import otel, tracing
 
 NOT_FOUND_CODES = {"0x80060891", "0x80040217"}  # RecordNotFoundByEntityKey, ObjectDoesNotExist
 TRANSIENT_CODES = {"0x80090412", "0x80072322", "0x80072321", "0x80072326"}  # customisation lock, limits
@@ -95,12 +96,6 @@ def classify(response: httpx.Response) -> Exception:
     return TerminalError(text, reason_code=TERMINAL_STATUS_REASON.get(status, "crm_error"))
 
 
-def key_segment(key: Mapping[str, str]) -> str:
-    """(col='value',...) with quotes doubled and the value percent-encoded (alternate-key addressing)."""
-    parts = [f"{column}='{quote(value.replace(chr(39), chr(39) * 2), safe='')}'" for column, value in key.items()]
-    return "(" + ",".join(parts) + ")"
-
-
 def entity_id_from(response: httpx.Response) -> str:
     match = _ENTITY_ID.search(response.headers.get("OData-EntityId", ""))
     if match is None:
@@ -167,7 +162,7 @@ class DataverseClient:
                 await asyncio.sleep(0.2 * 2**attempt)
                 continue
             if response.status_code == 429:
-                observability.add("dataverse_throttled", code=error_code(response)[0])
+                otel.add("dataverse_throttled", code=error_code(response)[0])
                 pause = retry_after_seconds(response.headers.get("Retry-After"), 2.0**attempt)
                 self._gate.pause(pause)
                 if waited + pause > self._max_inline_wait:

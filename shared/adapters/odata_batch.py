@@ -7,24 +7,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-
-@dataclass(frozen=True)
-class BatchOperation:
-    method: str
-    path: str  # relative to the API root, e.g. "tb_transactions(tb_squareorderid='X')"
-    body: Mapping[str, Any] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class BatchPartResult:
-    status: int
-    headers: dict[str, str]
-    body: Any
+from shared.core.ports import BatchOperation, BatchPartResult
 
 
 def build_batch(operations: Sequence[BatchOperation], root: str) -> tuple[str, bytes]:

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 from azure.servicebus import ServiceBusMessage
 
-from shared.errors import TransientError
-from shared.ports import OutboundMessage
+from shared.core.errors import TransientError
+from shared.core.ports import OutboundMessage
 
 
 class SenderLike(Protocol):

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from shared import tracing
 from shared.adapters.dataverse_http import exchange_record, retry_after_seconds
-from shared.errors import TerminalError, ThrottledError, TransientError
+from shared.core.errors import TerminalError, ThrottledError, TransientError
+from shared.monitoring import tracing
 
 
 def classify(response: httpx.Response) -> Exception:

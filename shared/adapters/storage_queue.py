@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.adapters.blocking import run_blocking
-from shared.errors import TransientError
-from shared.ports import OutboundMessage
+from shared.core.errors import TransientError
+from shared.core.ports import OutboundMessage
 
 MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
 

@@ -17,8 +17,9 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.adapters.blocking import run_blocking
-from shared.errors import ConcurrencyError
-from shared.ports import FailureRecord, FlowStatus, LedgerRow
+from shared.core.errors import ConcurrencyError
+from shared.core.failures import merge_failure
+from shared.core.ports import FailureRecord, FlowStatus, LedgerRow
 
 _FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 MAX_TEXT = 8000  # characters kept of a free-text property (a property holds 64 KiB of UTF-16)
@@ -64,6 +65,7 @@ def _failure_entity(failure: FailureRecord) -> dict[str, Any]:
         "first_seen": failure.first_seen,
         "last_seen": failure.last_seen,
         "status": failure.status,
+        "source_version": failure.source_version,
     }
 
 
@@ -81,6 +83,7 @@ def _failure(entity: dict[str, Any]) -> FailureRecord:
         first_seen=str(entity.get("first_seen", "")),
         last_seen=str(entity.get("last_seen", "")),
         status=str(entity.get("status", "open")),
+        source_version=str(entity.get("source_version", "")),
     )
 
 
@@ -131,13 +134,8 @@ class TableStateStore:
 
     def _record_failure(self, failure: FailureRecord) -> None:
         table = self._table("failures")
-        try:
-            existing = _failure(table.get_entity(failure.flow, safe_key(failure.record_id)))
-            failure.attempts = existing.attempts + 1
-            failure.first_seen = existing.first_seen or failure.first_seen
-        except ResourceNotFoundError:
-            pass
-        table.upsert_entity(_failure_entity(failure), mode=UpdateMode.REPLACE)
+        existing = self._get_failure(failure.flow, failure.record_id)
+        table.upsert_entity(_failure_entity(merge_failure(existing, failure)), mode=UpdateMode.REPLACE)
 
     def _resolve_failure(self, flow: str, record_id: str, note: str, status: str) -> None:
         table = self._table("failures")

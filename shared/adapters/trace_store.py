@@ -16,7 +16,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from shared.adapters.blocking import run_blocking
 from shared.adapters.table_state import MAX_TEXT, safe_key
-from shared.tracing import AttemptTrace, TraceSummary
+from shared.monitoring.tracing import AttemptTrace, TraceSummary
 
 MAX_INLINE_COMMAND = 30_000  # characters of a queue message kept in the events row (a property holds 32K)
 

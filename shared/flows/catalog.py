@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import tracing
-from shared.errors import TransientError
+from shared.core.models import SyncCommand
+from shared.core.paging import paginate
 from shared.flows.commerce_support import CATALOG_DOC, CATEGORY_DOC
 from shared.flows.context import FlowContext, Outcome
-from shared.models import SyncCommand
+from shared.monitoring import tracing
 
 CURSOR = "catalog:version"
 
@@ -22,18 +22,16 @@ async def _put(ctx: FlowContext, kind: str, doc_id: str, document: dict[str, Any
 async def sync_catalog(command: SyncCommand, ctx: FlowContext) -> Outcome:
     since = await ctx.state.get_cursor(CURSOR)
     objects: list[dict[str, Any]] = []
-    cursor: str | None = None
-    seen: set[str] = set()
     latest = since
-    while True:
-        page, cursor, page_latest = await ctx.square.search_catalog_changed_since(since, cursor)
-        objects += page
+
+    async def page(cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        nonlocal latest
+        found, next_cursor, page_latest = await ctx.square.search_catalog_changed_since(since, cursor)
         latest = page_latest or latest
-        if not cursor:
-            break
-        if cursor in seen:
-            raise TransientError("Square repeated a catalog page cursor; the catalog version was not advanced")
-        seen.add(cursor)
+        return found, next_cursor
+
+    async for found in paginate(page, "catalog (SearchCatalogObjects)"):
+        objects += found
     categories = {o["id"]: o.get("category_data", {}).get("name") for o in objects if o["type"] == "CATEGORY"}
     for category_id, name in categories.items():
         await _put(ctx, CATEGORY_DOC, category_id, {"name": name})

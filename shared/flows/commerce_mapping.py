@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shared.money import to_decimal
+from shared.core.keys import composite_key, key_segment
+from shared.core.money import to_decimal
 
 UNNAMED_LINE = "(unnamed item)"
 
@@ -32,8 +33,8 @@ class Tables:
         return f"{self.prefix}_{name}"
 
     def key(self, table: str, column: str, value: str) -> str:
-        escaped = value.replace("'", "''")
-        return f"{self.set(table)}({self.col(column)}='{escaped}')"
+        """`<set>(<col>='<value>')`, the value checked against Dataverse's key rules (shared/core/keys.py)."""
+        return self.set(table) + key_segment({self.col(column): value})
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ def sale_fields(t: Tables, order_id: str, payment: dict[str, Any]) -> dict[str, 
 def line_payloads(
     t: Tables, order: dict[str, Any], catalog: dict[str, CatalogEntry]
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(alternate key value, payload) per line; the key is order id + line uid, stable across updates."""
+    """(alternate key value, payload) per line; the key is order id + line uid (`ORDER.UID`, the key scheme
+    of shared/core/keys.py), stable across updates."""
     lines: list[tuple[str, dict[str, Any]]] = []
     for line in order.get("line_items", []):
         entry = catalog.get(str(line.get("catalog_object_id", "")), CatalogEntry())
@@ -128,7 +130,7 @@ def line_payloads(
             t.col("CategoryName"): entry.category_name,
             t.col("CatalogObjectId"): line.get("catalog_object_id"),
         }
-        lines.append((f"{order['id']}:{line.get('uid', len(lines))}", payload))
+        lines.append((composite_key(str(order["id"]), str(line.get("uid", len(lines)))), payload))
     return lines
 
 

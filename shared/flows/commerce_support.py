@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import tracing
-from shared.errors import TransientError
+from shared.core.errors import TransientError
+from shared.core.normalize import NormalizationError, normalize_email
+from shared.core.ports import FailureRecord
 from shared.flows.commerce_mapping import CatalogEntry
 from shared.flows.context import FlowContext
 from shared.flows.customer_mapping import CONTACTS
 from shared.flows.matching import odata_string
-from shared.normalize import NormalizationError, normalize_email
-from shared.ports import FailureRecord
+from shared.monitoring import tracing
 
 CATALOG_DOC = "catalog"
 CATEGORY_DOC = "catalogcategory"
@@ -30,8 +30,9 @@ class Buyer:
     stats_id: str
 
 
-async def _linked_contact(ctx: FlowContext, customer_id: str) -> str | None:
-    """The contact of a Square customer via the ledger (following merges); None if it failed to sync."""
+async def _linked_contact(ctx: FlowContext, customer_id: str) -> tuple[str | None, str]:
+    """The contact of a Square customer via the ledger, following merges to the surviving customer (whose
+    id the aggregates are kept under); no contact if it failed to sync."""
     seen: set[str] = set()
     while customer_id not in seen:
         seen.add(customer_id)
@@ -44,14 +45,16 @@ async def _linked_contact(ctx: FlowContext, customer_id: str) -> str | None:
         if row.status == "active" and not row.dataverse_id and not row.failure_open:
             # claimed but not written yet (the customer's own event is in flight): wait for it
             raise TransientError(f"customer {customer_id} is being written to the CRM right now")
-        return row.dataverse_id if row.status == "active" else None
-    return None
+        return (row.dataverse_id if row.status == "active" else None), customer_id
+    return None, customer_id
 
 
 async def resolve_buyer(ctx: FlowContext, customer_id: str | None, buyer_email: str | None) -> Buyer | None:
+    """The one buyer resolver of every commerce flow: a Square customer's contact (merges followed; a
+    customer still on its way to the CRM makes the caller wait), else a guest's contact by email."""
     if customer_id:
-        contact_id = await _linked_contact(ctx, customer_id)
-        return Buyer(f"/{CONTACTS}({contact_id})", customer_id) if contact_id else None
+        contact_id, survivor_id = await _linked_contact(ctx, customer_id)
+        return Buyer(f"/{CONTACTS}({contact_id})", survivor_id) if contact_id else None
     if not buyer_email or ctx.sales.guest_checkout == "ignore":
         return None
     try:
@@ -138,6 +141,6 @@ def iso_now(ctx: FlowContext) -> str:
 
 
 def parse_iso(text: str | None) -> datetime | None:
-    from shared.gate import parse_time
+    from shared.core.times import parse_time
 
     return parse_time(text)

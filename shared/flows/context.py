@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from shared.adapters.coalesce import Coalescer
+from shared.config.location_owners import LocationOwners
+from shared.core.coalesce import Coalescer
+from shared.core.ports import Clock, DataverseApi, Metrics, SquareApi, StateStore
 from shared.flows.customer_mapping import ContactColumns
-from shared.location_owners import LocationOwners
-from shared.ports import Clock, DataverseApi, Metrics, SquareApi, StateStore
 
 log = logging.getLogger("tillbridge.flow")
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from shared.errors import FieldProblem, InvalidDataError
-from shared.models import SquareCustomer
-from shared.normalize import NormalizationError, display_email, normalize_email, normalize_phone
+from shared.core.errors import FieldProblem, InvalidDataError
+from shared.core.models import SquareCustomer
+from shared.core.normalize import NormalizationError, display_email, normalize_email, normalize_phone
 
 CONTACT_ENTITY = "contact"
 CONTACTS = "contacts"

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared import tracing
-from shared.errors import FieldProblem, InvalidDataError, NeedsReviewError
+from shared.core.errors import FieldProblem, InvalidDataError, NeedsReviewError
+from shared.core.models import MergeContext, SquareCustomer, SyncCommand
 from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext, Outcome
 from shared.flows.matching import (
@@ -20,9 +20,9 @@ from shared.flows.matching import (
     split_candidates,
 )
 from shared.flows.merge import merge_customers
-from shared.gate import Decision, decide
-from shared.ledger import Stamp, claim, commit
-from shared.models import MergeContext, SquareCustomer, SyncCommand
+from shared.monitoring import tracing
+from shared.pipeline.gate import Decision, decide
+from shared.pipeline.ledger import Stamp, claim, commit
 
 log = logging.getLogger("tillbridge.customers")
 KIND = "customer"

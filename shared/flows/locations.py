@@ -3,15 +3,15 @@ its owner, business unit and territory from LOCATION_OWNERS; an unmapped store i
 
 from __future__ import annotations
 
-from shared import tracing
-from shared.errors import TerminalError
+from shared.core.errors import TerminalError
+from shared.core.models import SyncCommand
+from shared.core.ports import LedgerRow
 from shared.flows import commerce_mapping as cmap
 from shared.flows.commerce_support import owner_for
 from shared.flows.context import FlowContext, Outcome
 from shared.flows.sales import tables
-from shared.ledger import Stamp, commit
-from shared.models import SyncCommand
-from shared.ports import LedgerRow
+from shared.monitoring import tracing
+from shared.pipeline.ledger import Stamp, commit
 
 
 async def sync_location(command: SyncCommand, ctx: FlowContext) -> Outcome:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from shared.errors import TransientError
+from shared.core.errors import TransientError
+from shared.core.models import MergeContext
+from shared.core.ports import LedgerRow
+from shared.core.times import parse_time
 from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext
-from shared.gate import parse_time
-from shared.models import MergeContext
-from shared.ports import LedgerRow
 
 KIND = "customer"
 MERGE_KIND = "merge"

@@ -8,29 +8,18 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from shared.adapters.odata_batch import BatchOperation
-from shared.errors import TransientError
+from shared.core.errors import TransientError
+from shared.core.models import SyncCommand
+from shared.core.money import to_decimal
+from shared.core.ports import BatchOperation, LedgerRow
 from shared.flows import commerce_mapping as cmap
-from shared.flows.commerce_support import STATS_DOC, Buyer, owner_for
+from shared.flows.commerce_support import STATS_DOC, Buyer, owner_for, resolve_buyer
 from shared.flows.context import FlowContext, Outcome
 from shared.flows.purchase_stats import PurchaseStats, add_refund, contact_fields
 from shared.flows.sales import _apply, _gate, _order_or_retry, _Plan, source_object, tables
-from shared.ledger import Stamp
-from shared.models import SyncCommand
-from shared.money import to_decimal
-from shared.ports import LedgerRow
+from shared.pipeline.ledger import Stamp
 
 CASE_NAMESPACE = uuid.UUID("6f1c2a4e-6a0d-4a3f-9a8e-7b3d2c1e0f55")
-
-
-async def _buyer_of(ctx: FlowContext, order: dict[str, Any]) -> Buyer | None:
-    customer_id = order.get("customer_id")
-    if not customer_id:
-        return None
-    row = await ctx.state.get_ledger("customer", customer_id)
-    if row is None or not row.dataverse_id or row.status != "active":
-        return None
-    return Buyer(f"/contacts({row.dataverse_id})", customer_id)
 
 
 async def sync_refund(command: SyncCommand, ctx: FlowContext) -> Outcome:
@@ -46,7 +35,7 @@ async def sync_refund(command: SyncCommand, ctx: FlowContext) -> Outcome:
     t = tables(ctx)
     plan = _Plan()
     order = await _order_or_retry(ctx, order_id) if order_id else {}
-    buyer = await _buyer_of(ctx, order)
+    buyer = await resolve_buyer(ctx, order.get("customer_id"), None) if order.get("customer_id") else None
     owner = await owner_for(ctx, refund.get("location_id"))
     body = cmap.refund_payload(t, refund)
     if order_id:

@@ -8,18 +8,17 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from shared import tracing
-from shared.adapters.odata_batch import BatchOperation
-from shared.errors import TerminalError, TransientError
+from shared.core.errors import TerminalError, TransientError
+from shared.core.models import SyncCommand
+from shared.core.money import to_decimal
+from shared.core.ports import BatchOperation, LedgerRow
 from shared.flows import commerce_mapping as cmap
 from shared.flows.commerce_support import STATS_DOC, Buyer, catalog_entries, owner_for, resolve_buyer
 from shared.flows.context import FlowContext, Outcome
 from shared.flows.purchase_stats import PurchaseStats, add_payment, contact_fields
-from shared.gate import Decision, decide
-from shared.ledger import Stamp, claim, commit
-from shared.models import SyncCommand
-from shared.money import to_decimal
-from shared.ports import LedgerRow
+from shared.monitoring import tracing
+from shared.pipeline.gate import Decision, decide
+from shared.pipeline.ledger import Stamp, claim, commit
 
 
 def tables(ctx: FlowContext) -> cmap.Tables:
@@ -204,15 +203,7 @@ async def sync_order(command: SyncCommand, ctx: FlowContext) -> Outcome:
     ledger, is_new = await _gate(ctx, "order", order["id"], stamp)
     if not is_new:
         return Outcome.STALE
-    customer_id = order.get("customer_id")
-    buyer = None
-    if customer_id:
-        row = await ctx.state.get_ledger("customer", customer_id)
-        buyer = (
-            Buyer(f"/contacts({row.dataverse_id})", customer_id)
-            if row and row.dataverse_id and row.status == "active"
-            else None
-        )
+    buyer = await resolve_buyer(ctx, order.get("customer_id"), None)
     owner = await owner_for(ctx, order.get("location_id"))
     plan.operations += await location_placeholder(ctx, order.get("location_id"))
     plan.operations += order_operations(

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from shared.gate import parse_time
+from shared.core.times import parse_time
 from shared.ops.service import FailureFilter, OpsError, OpsService
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")

@@ -9,20 +9,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from shared.gate import parse_time
-from shared.ingress import outbound
-from shared.models import SyncCommand
-from shared.ports import Clock, FailureRecord, FlowStatus, Queue, StateStore
-from shared.reconcile import CURSOR
-from shared.tracing import TraceStore
+from shared.core.models import SyncCommand
+from shared.core.ports import Clock, FailureRecord, FlowStatus, Queue, StateStore
+from shared.core.times import parse_time
+from shared.monitoring.tracing import TraceStore
+from shared.pipeline.messages import fresh_fetch_command, outbound
+from shared.pipeline.reconcile import CURSOR
+from shared.pipeline.registry import FLOWS, OPERATED_FLOWS, kinds_of
 
-FLOW_KINDS: dict[str, tuple[str, ...]] = {
-    "customers": ("customer",),
-    "sales": ("payment", "order"),
-    "refunds": ("refund",),
-    "locations": ("location",),
-    "catalog": ("catalog",),
-}
 FINAL_STATUSES = ("resolved", "ignored")
 
 
@@ -80,7 +74,7 @@ class OpsService:
         now = self.clock.now()
         failures = await self.state.list_failures(None)
         flows = []
-        for flow in FLOW_KINDS:
+        for flow in FLOWS:
             status = await self.state.get_flow(flow)
             written = parse_time(status.last_written_at)
             flows.append(
@@ -146,9 +140,9 @@ class OpsService:
         }
 
     def _kinds(self, flow: str) -> tuple[str, ...]:
-        kinds = FLOW_KINDS.get(flow)
+        kinds = kinds_of(flow)
         if kinds is None:
-            raise OpsError(404, "unknown_flow", f"no flow named {flow!r} (known: {', '.join(FLOW_KINDS)})")
+            raise OpsError(404, "unknown_flow", f"no flow named {flow!r} (known: {', '.join(OPERATED_FLOWS)})")
         return kinds
 
     async def retry(self, flow: str, record_id: str) -> dict[str, Any]:
@@ -157,20 +151,13 @@ class OpsService:
         failure = await self.state.get_failure(flow, record_id)
         if failure is None:
             raise OpsError(404, "not_found", f"no failure recorded for {flow}/{record_id}")
+        if not kinds:
+            raise OpsError(409, "not_retryable", f"{flow} failures hold no Square object to fetch again; resolve them")
         failed_kind = failure.event_type.split(".")[0]
         kind = failed_kind if failed_kind in kinds else kinds[0]
         now = self.clock.now().isoformat()
-        event_id = f"retry-{record_id}-{uuid.uuid4().hex[:12]}"
-        command = SyncCommand(
-            message_id=event_id,
-            event_id=event_id,
-            event_type=f"{kind}.updated",
-            entity_kind=kind,
-            entity_id=record_id,
-            received_at=now,
-            fetch=True,
-            event={"type": f"{kind}.updated", "event_id": event_id, "data": {"type": kind, "id": record_id}},
-        )
+        command = fresh_fetch_command(kind, record_id, now)
+        event_id = command.event_id
         await self.queue.send(outbound(command))
         await self.state.resolve_failure(flow, record_id, f"retry requested at {now} as {event_id}", status="retrying")
         return {"flow": flow, "record_id": record_id, "retry_event_id": event_id}
@@ -179,7 +166,7 @@ class OpsService:
         matching = [f for f in await self.state.list_failures(where.flow) if where.matches(f)][:limit]
         retried = []
         for failure in matching:
-            if failure.flow in FLOW_KINDS:
+            if kinds_of(failure.flow):
                 retried.append((await self.retry(failure.flow, failure.record_id))["record_id"])
         return {"retried": len(retried), "record_ids": retried}
 
@@ -198,7 +185,7 @@ class OpsService:
         replayed = []
         for document in await self.traces.received_between(start, end):
             command = SyncCommand.model_validate(document)
-            if flow is not None and command.entity_kind not in FLOW_KINDS.get(flow, ()):
+            if flow is not None and command.entity_kind not in (kinds_of(flow) or ()):
                 continue
             message_id = f"replay-{command.event_id}-{uuid.uuid4().hex[:8]}"
             await self.queue.send(outbound(command.model_copy(update={"message_id": message_id, "attempt": 1})))
@@ -206,7 +193,7 @@ class OpsService:
         return {"replayed": len(replayed), "event_ids": replayed}
 
     async def flows(self) -> list[dict[str, Any]]:
-        return [asdict(await self.state.get_flow(flow)) for flow in FLOW_KINDS]
+        return [asdict(await self.state.get_flow(flow)) for flow in FLOWS]
 
     async def set_paused(self, flow: str, paused: bool, note: str) -> dict[str, Any]:
         self._kinds(flow)

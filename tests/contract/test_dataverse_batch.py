@@ -9,9 +9,10 @@ import pytest
 
 from shared.adapters.dataverse_auth import StaticToken
 from shared.adapters.dataverse_http import DataverseClient
-from shared.adapters.odata_batch import BatchOperation, build_batch, parse_batch_response
+from shared.adapters.odata_batch import build_batch, parse_batch_response
 from shared.adapters.rate_gate import RateGate
-from shared.errors import TerminalError
+from shared.core.errors import TerminalError
+from shared.core.ports import BatchOperation
 from tests.contract.conftest import DATAVERSE_TOKEN
 
 API = "/api/data/v9.2/"

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from shared.adapters.coalesce import Coalescer
 from shared.adapters.square_http import SquareClient
+from shared.core.coalesce import Coalescer
 from tests.contract.conftest import SQUARE_TOKEN
 from tests.contract.test_square_commerce import _shop
 

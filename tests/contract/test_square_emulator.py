@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from shared.signature import SIGNATURE_HEADER, is_valid_signature
+from shared.pipeline.signature import SIGNATURE_HEADER, is_valid_signature
 from tests.conftest import example
 from tests.contract.conftest import NOTIFICATION_URL, SIGNATURE_KEY
 from tests.support import ThreadedServer, WebhookReceiver

@@ -13,7 +13,7 @@ import pytest
 from lark.exceptions import LarkError
 from pycep import BicepParser
 
-from shared.config import load_settings
+from shared.config.settings import load_settings
 from tests.conftest import app_functions
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,10 +15,10 @@ from devstack.stack import Stack
 from shared.adapters.square_http import SquareClient
 from shared.adapters.storage_queue import decode_envelope, storage_queue
 from shared.adapters.table_state import table_state_store
-from shared.errors import ConcurrencyError
-from shared.ports import FailureRecord, LedgerRow, OutboundMessage
-from shared.reconcile import reconcile_customers
-from shared.telemetry import SystemClock
+from shared.core.errors import ConcurrencyError
+from shared.core.ports import FailureRecord, LedgerRow, OutboundMessage
+from shared.monitoring.metrics import SystemClock
+from shared.pipeline.reconcile import reconcile_customers
 from tests.stackkit import StackKit
 
 pytestmark = pytest.mark.integration
@@ -126,7 +126,7 @@ def test_traces_keep_timeline_and_snapshots_until_they_expire(stack: Stack) -> N
     from datetime import UTC, datetime
 
     from shared.adapters.trace_store import trace_store
-    from shared.tracing import AttemptTrace
+    from shared.monitoring.tracing import AttemptTrace
 
     store = trace_store(stack.env["AzureWebJobsStorage"], "", "", "", "purgetest")
     old = AttemptTrace(

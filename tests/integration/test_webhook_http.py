@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from devstack.stack import PROJECT_DIR, Stack, azurite_connection_string, free_port
-from shared.signature import sign
+from shared.pipeline.signature import sign
 from tests.stackkit import StackKit, signed_post, wait_until
 
 pytestmark = pytest.mark.integration

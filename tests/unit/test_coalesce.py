@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.adapters.coalesce import Coalescer
-from shared.errors import TransientError
+from shared.core.coalesce import Coalescer
+from shared.core.errors import TransientError
 
 
 def test_concurrent_loads_become_one_batch_and_duplicates_share_it() -> None:

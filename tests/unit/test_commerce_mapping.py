@@ -27,8 +27,8 @@ def test_official_order_example_maps_header_and_lines() -> None:
     assert header["tb_totalamount"] == 5.5 and header["tb_discountamount"] == 5.5 and header["tb_currency"] == "USD"
     lines = line_payloads(T, order, {})
     assert [key for key, _ in lines] == [
-        f"{order['id']}:ULkg0tQTRK2bkU9fNv3IJD",
-        f"{order['id']}:mumY8Nun4BC5aKe2yyx5a",
+        f"{order['id']}.ULkg0tQTRK2bkU9fNv3IJD",
+        f"{order['id']}.mumY8Nun4BC5aKe2yyx5a",
     ]
     assert (
         lines[1][1]["tb_quantity"] == 2.0

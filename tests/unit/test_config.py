@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import load_ingress_settings, load_settings, merged_environment, read_local_settings
-from shared.errors import ConfigurationError
+from shared.config.settings import load_ingress_settings, load_settings, merged_environment, read_local_settings
+from shared.core.errors import ConfigurationError
 
 GOOD = {
     "SQUARE_WEBHOOK_SIGNATURE_KEY": "sig-secret-value",

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from shared.errors import InvalidDataError, NeedsReviewError, TransientError
+from shared.core.errors import InvalidDataError, NeedsReviewError, TransientError
+from shared.core.models import SyncCommand
 from shared.flows.context import Outcome
 from shared.flows.customers import sync_customer
-from shared.models import SyncCommand
 from tests.fakes import FakeDataverse, FakeSquare, FakeState, flow_context
 
 
@@ -234,7 +234,7 @@ def test_merge_replay_is_harmless() -> None:
 
 
 def test_a_merge_in_progress_elsewhere_makes_the_others_wait() -> None:
-    from shared.ports import LedgerRow
+    from shared.core.ports import LedgerRow
 
     dv, state, ctx = _merge_setup()
     state.ledger[("merge", "C")] = LedgerRow(

@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from shared.adapters.dataverse_auth import StaticToken
-from shared.adapters.dataverse_http import DataverseClient, classify, key_segment, make_http_client
+from shared.adapters.dataverse_http import DataverseClient, classify, make_http_client
 from shared.adapters.rate_gate import RateGate
-from shared.errors import ConcurrencyError, TerminalError, ThrottledError, TransientError
+from shared.core.errors import ConcurrencyError, TerminalError, ThrottledError, TransientError
+from shared.core.keys import key_segment
 
 ENTITY = "https://org.example/api/data/v9.2/contacts(11111111-2222-3333-4444-555555555555)"
 
@@ -163,7 +164,7 @@ def test_dop_hint_lowers_the_concurrency_limit() -> None:
 
 
 def test_key_segment_doubles_quotes_and_encodes() -> None:
-    assert key_segment({"name": "O'Brien&Co"}) == "(name='O%27%27Brien%26Co')"
+    assert key_segment({"name": "O'Brien Co"}) == "(name='O%27%27Brien%20Co')"
 
 
 def test_affinity_cookie_is_refused() -> None:

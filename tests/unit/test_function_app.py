@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import azure.functions as func
 import pytest
 
-from functions import bootstrap
+from shared import composition
 from tests.conftest import app_functions
 
 
@@ -22,9 +22,9 @@ def functions() -> dict[str, object]:
 def empty_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("SQUARE_WEBHOOK_SIGNATURE_KEY", "SQUARE_WEBHOOK_URL", "QUEUE_BACKEND", "SERVICEBUS_CONNECTION"):
         monkeypatch.delenv(name, raising=False)
-    bootstrap.reset()
+    composition.reset()
     yield
-    bootstrap.reset()
+    composition.reset()
 
 
 def test_app_registers_the_four_functions(functions: dict[str, object]) -> None:

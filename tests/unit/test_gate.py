@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.gate import Decision, decide, parse_time
-from shared.ports import LedgerRow
+from shared.core.ports import LedgerRow
+from shared.core.times import parse_time
+from shared.pipeline.gate import Decision, decide
 
 
 def _row(**fields: object) -> LedgerRow:

@@ -6,11 +6,11 @@ import asyncio
 import json
 from typing import Any
 
-from shared.config import WebhookSettings
-from shared.ingress import MAX_INLINE_MESSAGE_BYTES, receive_webhook
-from shared.models import SyncCommand
-from shared.signature import sign
-from shared.telemetry import LogMetrics
+from shared.config.settings import WebhookSettings
+from shared.core.models import SyncCommand
+from shared.monitoring.metrics import LogMetrics
+from shared.pipeline.ingress import MAX_INLINE_MESSAGE_BYTES, receive_webhook
+from shared.pipeline.signature import sign
 from tests.conftest import example
 from tests.fakes import FakeQueue, FixedClock
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import InvalidDataError
+from shared.core.errors import InvalidDataError
+from shared.core.models import SquareCustomer
 from shared.flows.customer_mapping import ContactColumns, content_hash, map_customer
-from shared.models import SquareCustomer
 from tests.conftest import example
 
 COLUMNS = ContactColumns("tb")

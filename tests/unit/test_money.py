@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.money import MoneyError, exponent, to_decimal
+from shared.core.money import MoneyError, exponent, to_decimal
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.normalize import NormalizationError, display_email, fingerprint, normalize_email, normalize_phone
+from shared.core.normalize import NormalizationError, display_email, fingerprint, normalize_email, normalize_phone
 
 
 @pytest.mark.parametrize(

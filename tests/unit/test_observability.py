@@ -15,13 +15,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared import observability
-from shared.config import WebhookSettings
-from shared.ingress import receive_webhook
-from shared.redaction import RedactingFilter, redact
-from shared.signature import sign
-from shared.telemetry import LogMetrics
-from shared.worker import RetryPolicy, Worker
+from shared.config.settings import WebhookSettings
+from shared.monitoring import otel
+from shared.monitoring.metrics import LogMetrics
+from shared.monitoring.redaction import RedactingFilter, redact
+from shared.pipeline.ingress import receive_webhook
+from shared.pipeline.signature import sign
+from shared.pipeline.worker import RetryPolicy, Worker
 from tests.conftest import example
 from tests.fakes import FakeQueue, FixedClock, flow_context
 
@@ -33,9 +33,9 @@ def telemetry() -> Iterator[tuple[InMemorySpanExporter, InMemoryMetricReader]]:
     spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    observability.use_providers(tracer_provider, MeterProvider(metric_readers=[reader]))
+    otel.use_providers(tracer_provider, MeterProvider(metric_readers=[reader]))
     yield spans, reader
-    observability.disable()
+    otel.disable()
 
 
 def _metric_names(reader: InMemoryMetricReader) -> set[str]:
@@ -83,10 +83,10 @@ def test_failures_are_counted_by_reason(telemetry: tuple[InMemorySpanExporter, I
 
 
 def test_without_a_connection_string_nothing_is_configured() -> None:
-    observability.disable()
-    assert observability.configure({}) is False and not observability.enabled()
-    assert observability.inject({"a": "b"}) == {"a": "b"}
-    with observability.span("x", "e1"):
+    otel.disable()
+    assert otel.configure({}) is False and not otel.enabled()
+    assert otel.inject({"a": "b"}) == {"a": "b"}
+    with otel.span("x", "e1"):
         pass
 
 
@@ -114,3 +114,34 @@ def test_redacting_filter_rewrites_records_and_exceptions(caplog: pytest.LogCapt
     except ValueError:
         logger.exception("lookup for %s failed", "ada@example.com")
     assert "ada@example.com" not in caplog.text and "[email]" in caplog.text
+
+
+def test_redaction_holds_for_a_handler_added_after_start_up() -> None:
+    """Azure Monitor adds its handler after the app starts: records, not handlers, must be redacted."""
+    from shared.monitoring import redaction
+
+    previous = logging.getLogRecordFactory()
+    captured: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(record)
+
+    try:
+        redaction.install()
+        redaction.install()  # idempotent
+        late = Capture()  # added after install, with no filter of its own
+        logger = logging.getLogger("tillbridge.test.late_handler")
+        logger.addHandler(late)
+        logger.setLevel(logging.INFO)
+        try:
+            raise RuntimeError("no contact for +12125550100")
+        except RuntimeError:
+            logger.exception("lookup of %s failed", "ada@example.com")
+        logger.removeHandler(late)
+    finally:
+        logging.setLogRecordFactory(previous)
+    (record,) = captured
+    shown = logging.Formatter().format(record)
+    assert "ada@example.com" not in shown and "+12125550100" not in shown
+    assert "[email]" in record.getMessage() and "[phone]" in shown and "RuntimeError" in shown

@@ -7,9 +7,9 @@ import json
 import re
 from typing import Any
 
+from shared.core.ports import FailureRecord
 from shared.ops.api import OPENAPI_FILE, ROUTES, handle
 from shared.ops.service import OpsService
-from shared.ports import FailureRecord
 from tests.fakes import FakeQueue, FakeState, FixedClock
 
 

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import pytest
 
-from shared.errors import TransientError
-from shared.models import SyncCommand
-from shared.ports import LedgerRow
-from shared.reconcile import CURSOR, reconcile_customers
+from shared.core.errors import TransientError
+from shared.core.models import SyncCommand
+from shared.core.ports import LedgerRow
+from shared.pipeline.reconcile import CURSOR, reconcile_customers
 from tests.fakes import FakeQueue, FakeSquare, FakeState, FixedClock
 
 

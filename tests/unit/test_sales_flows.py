@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from shared.errors import TerminalError, TransientError
+from shared.config.location_owners import parse_location_owners
+from shared.core.errors import TerminalError, TransientError
+from shared.core.models import SyncCommand
+from shared.core.ports import LedgerRow
 from shared.flows.catalog import sync_catalog
 from shared.flows.context import Outcome, SalesOptions
 from shared.flows.locations import sync_location
 from shared.flows.refunds import sync_refund
 from shared.flows.sales import sync_order, sync_payment
-from shared.location_owners import parse_location_owners
-from shared.models import SyncCommand
-from shared.ports import LedgerRow
 from tests.fakes import FakeDataverse, FakeSquare, FakeState, flow_context
 
 OWNERS = '{"default_owner": "teams/11111111-1111-1111-1111-111111111111", "locations": {"L1": {"owner": "systemusers/22222222-2222-2222-2222-222222222222", "territory": "West"}}}'
@@ -109,7 +109,7 @@ def test_a_sale_is_one_batch_with_transaction_lines_payment_and_aggregates() -> 
     assert paths == [
         "tb_locations(tb_squarelocationid='L1')",
         "tb_transactions(tb_squareorderid='O1')",
-        "tb_transactionlines(tb_squarelinekey='O1:u1')",
+        "tb_transactionlines(tb_squarelinekey='O1.u1')",
         "tb_payments(tb_squarepaymentid='P1')",
         "contacts(c0ffee00-0000-0000-0000-000000000001)",
     ]
@@ -274,3 +274,42 @@ def test_fresh_fetch_uses_squares_copy_and_a_vanished_object_is_a_clear_terminal
         with pytest.raises(TerminalError, match=f"{kind} GONE does not exist in Square") as caught:
             run(flow(command(kind, f"{kind}.updated", "GONE"), ctx))
         assert caught.value.reason_code == "source_not_found"
+
+
+SURVIVOR_CONTACT = "c0ffee00-0000-0000-0000-0000000000b2"
+
+
+def merged_setup() -> tuple[Any, FakeDataverse, FakeState, FakeSquare]:
+    """C1 was merged into C2 in Square: the ledger follows the merge to C2's contact."""
+    ctx, dv, state, square = setup()
+    state.ledger[("customer", "C1")] = LedgerRow("customer", "C1", status="merged", merged_into="C2", etag="1")
+    state.ledger[("customer", "C2")] = LedgerRow("customer", "C2", dataverse_id=SURVIVOR_CONTACT, etag="1")
+    return ctx, dv, state, square
+
+
+def test_every_commerce_flow_links_a_merged_buyer_to_the_survivor() -> None:
+    ctx, dv, _state, square = merged_setup()
+    survivor = f"/contacts({SURVIVOR_CONTACT})"
+    run(sync_payment(command("payment", "payment.updated", "P1", payment(), "payment"), ctx))
+    assert (dv.batches[-1][1].body or {})["tb_ContactId@odata.bind"] == survivor
+    square.orders["O1"] = order(updated="2026-11-22T12:00:00.000Z")
+    assert run(sync_order(command("order", "order.updated", "O1", event_id="e2"), ctx)) is Outcome.WRITTEN
+    header = next(op for op in dv.batches[-1] if op.path.startswith("tb_transactions("))
+    assert (header.body or {})["tb_ContactId@odata.bind"] == survivor
+    square.orders["O1"] = {
+        **order(updated="2026-11-22T13:00:00.000Z"),
+        "refunds": [{"status": "COMPLETED", "amount_money": {"amount": 600, "currency": "USD"}}],
+    }
+    refund = {
+        "id": "P1_R1",
+        "payment_id": "P1",
+        "order_id": "O1",
+        "location_id": "L1",
+        "status": "COMPLETED",
+        "amount_money": {"amount": 600, "currency": "USD"},
+        "updated_at": "2026-11-22T13:00:00Z",
+    }
+    run(sync_refund(command("refund", "refund.updated", "P1_R1", refund, "refund", "e3"), ctx))
+    refund_row = dv.batches[-1][0]
+    assert (refund_row.body or {})["tb_ContactId@odata.bind"] == survivor
+    assert [op.path for op in dv.batches[-1] if op.path.startswith("contacts(")] == [survivor.lstrip("/")]

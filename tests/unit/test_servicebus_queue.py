@@ -9,8 +9,8 @@ import pytest
 from azure.servicebus import ServiceBusMessage
 
 from shared.adapters.servicebus_queue import ServiceBusQueue, to_servicebus_message
-from shared.errors import TransientError
-from shared.ports import OutboundMessage
+from shared.core.errors import TransientError
+from shared.core.ports import OutboundMessage
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

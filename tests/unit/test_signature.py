@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from shared.signature import is_valid_signature, sign
+from shared.pipeline.signature import is_valid_signature, sign
 from tests.conftest import EXAMPLES, example
 
 VECTORS = example("webhook_signature_vectors.json")["vectors"]

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from shared.adapters.square_http import SquareClient
-from shared.errors import TerminalError, ThrottledError, TransientError
+from shared.core.errors import TerminalError, ThrottledError, TransientError
 from tests.conftest import example
 
 

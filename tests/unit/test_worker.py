@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.errors import ThrottledError, TransientError
+from shared.core.errors import ThrottledError, TransientError
+from shared.core.models import SyncCommand
 from shared.flows.context import Outcome
-from shared.models import SyncCommand
-from shared.worker import RetryPolicy, Worker
+from shared.pipeline.worker import RetryPolicy, Worker
 from tests.fakes import FakeDataverse, FakeQueue, FakeState, flow_context
 from tests.unit.test_customer_flow import command, customer
 
@@ -110,3 +110,26 @@ def test_retry_delay_grows_and_is_capped() -> None:
     delays = [policy.delay(attempt, None) for attempt in range(1, 8)]
     assert all(d <= 60.0 for d in delays) and delays[0] <= 5.0 and max(delays) > 20.0
     assert policy.delay(1, 120.0) == 120.0
+
+
+def test_an_ignored_failure_stays_ignored_on_a_replay_and_reopens_for_a_newer_version() -> None:
+    """docs/operations.md "Ignored failures": a replay or duplicate of what was judged never reopens it."""
+    from shared.core.failures import merge_failure
+    from shared.core.ports import FailureRecord
+
+    def failure(version: str, status: str = "open") -> FailureRecord:
+        return FailureRecord(
+            "customers", "C1", "invalid_data", "bad", "e", "customer.updated", status=status, source_version=version
+        )
+
+    ignored = failure("7", "ignored")
+    assert merge_failure(ignored, failure("7")).status == "ignored"  # the replay of the same version
+    assert merge_failure(ignored, failure("6")).status == "ignored"  # an older, late duplicate
+    assert merge_failure(ignored, failure("")).status == "ignored"  # a thin event: nothing to compare
+    assert merge_failure(ignored, failure("8")).status == "open"  # new data failed: someone must look again
+    assert merge_failure(ignored, failure("8")).attempts == 2
+    resolved = failure("7", "resolved")
+    assert merge_failure(resolved, failure("7")).status == "open"
+    stamped = failure("2026-11-22T10:00:00Z", "ignored")
+    assert merge_failure(stamped, failure("2026-11-22T10:00:00.000Z")).status == "ignored"
+    assert merge_failure(stamped, failure("2026-11-22T11:00:00Z")).status == "open"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from shared.errors import TransientError
-from shared.gate import Decision, decide, parse_time
-from shared.ingress import outbound
-from shared.models import SyncCommand
-from shared.ports import Queue, SquareApi, StateStore
+from shared.core.models import SyncCommand
+from shared.core.paging import paginate
+from shared.core.ports import Queue, SquareApi, StateStore
+from shared.core.times import parse_time
+from shared.pipeline.gate import Decision, decide
+from shared.pipeline.messages import outbound, synthetic_command
 
 log = logging.getLogger("tillbridge.reconcile")
 CURSOR = "reconcile:customers"
@@ -37,19 +39,14 @@ def reconcile_command(customer: dict[str, object], now: datetime) -> SyncCommand
     customer_id = str(customer["id"])
     version = customer.get("version")
     event_id = f"reconcile-{customer_id}-{version if version is not None else customer.get('updated_at')}"
-    return SyncCommand(
-        message_id=event_id,
+    return synthetic_command(
         event_id=event_id,
         event_type="customer.updated",
-        entity_kind="customer",
+        kind="customer",
         entity_id=customer_id,
         received_at=now.isoformat(),
+        data_object={"customer": customer},
         source_version=version if isinstance(version, int) else None,
-        event={
-            "type": "customer.updated",
-            "event_id": event_id,
-            "data": {"type": "customer", "id": customer_id, "object": {"customer": customer}},
-        },
     )
 
 
@@ -61,10 +58,11 @@ async def reconcile_customers(
     since_text = since.isoformat().replace("+00:00", "Z")
     examined = 0
     enqueued: list[str] = []
-    cursor: str | None = None
-    seen_cursors: set[str] = set()
-    while True:
-        customers, cursor = await square.search_customers_updated_since(since_text, cursor)
+
+    async def page(cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        return await square.search_customers_updated_since(since_text, cursor)
+
+    async for customers in paginate(page, "reconcile (SearchCustomers)"):
         for customer in customers:
             examined += 1
             ledger = await state.get_ledger("customer", str(customer["id"]))
@@ -79,11 +77,6 @@ async def reconcile_customers(
             if decision is Decision.APPLY and not already_failed:
                 await queue.send(outbound(reconcile_command(customer, now)))
                 enqueued.append(str(customer["id"]))
-        if not cursor:
-            break
-        if cursor in seen_cursors:
-            raise TransientError("Square repeated a pagination cursor; reconcile stopped without moving the watermark")
-        seen_cursors.add(cursor)
     watermark = now.isoformat()
     await state.set_cursor(CURSOR, watermark)
     log.info("reconcile examined %d customers, enqueued %d", examined, len(enqueued))

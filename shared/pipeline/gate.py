@@ -6,35 +6,16 @@ committed (or is the very version a crashed attempt claimed). A tombstone wins a
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from enum import StrEnum
 
-from shared.ports import LedgerRow
-
-_FRACTION = re.compile(r"^([^.]+?)(?:\.(\d+))?([+-]\d\d:?\d\d)?$")
+from shared.core.ports import LedgerRow
+from shared.core.times import parse_time
 
 
 class Decision(StrEnum):
     APPLY = "apply"
     STALE = "stale"
     DUPLICATE = "duplicate"
-
-
-def parse_time(text: str | None) -> datetime | None:
-    """RFC 3339 with any fraction precision (Square sends up to nanoseconds); naive times count as UTC."""
-    if not text:
-        return None
-    match = _FRACTION.match(text.strip().replace("Z", "+00:00"))
-    if match is None:
-        return None
-    head, digits, zone = match.group(1), match.group(2), match.group(3) or ""
-    cleaned = f"{head}.{digits[:6].ljust(6, '0')}{zone}" if digits else f"{head}{zone}"
-    try:
-        moment = datetime.fromisoformat(cleaned)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _compare(version: int | None, updated_at: str | None, row_version: int | None, row_updated: str | None) -> int:

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from shared.adapters.odata_batch import BatchOperation, BatchPartResult
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,8 @@ class FailureRecord:
     attempts: int = 1
     first_seen: str = ""
     last_seen: str = ""
-    status: str = "open"  # open | resolved | ignored
+    status: str = "open"  # open | retrying | resolved | ignored
+    source_version: str = ""  # the failing object's Square version (or updated_at); "" when unknown
 
 
 @dataclass
@@ -114,6 +112,21 @@ class StateStore(Protocol):
     async def get_cursor(self, name: str) -> str | None: ...
 
     async def set_cursor(self, name: str, value: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class BatchOperation:
+    method: str
+    path: str  # relative to the API root, e.g. "tb_transactions(tb_squareorderid='X')"
+    body: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchPartResult:
+    status: int
+    headers: dict[str, str]
+    body: Any
 
 
 @dataclass(frozen=True)

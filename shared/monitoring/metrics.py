@@ -6,7 +6,7 @@ import logging
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from shared import observability
+from shared.monitoring import otel
 
 log = logging.getLogger("tillbridge.metrics")
 
@@ -42,7 +42,7 @@ class LogMetrics:
     def increment(self, name: str, value: float = 1.0, **dimensions: str) -> None:
         label = ",".join(f"{k}={v}" for k, v in sorted(dimensions.items()))
         self.counters[f"{name}{{{label}}}" if label else name] += value
-        observability.add(name, value, **dimensions)
+        otel.add(name, value, **dimensions)
         log.debug("metric %s %s +%g", name, label, value, extra={"metric": name, "dimensions": dimensions})
 
     def total(self, name: str) -> float:

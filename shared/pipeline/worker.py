@@ -8,35 +8,26 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from shared import observability, tracing
-from shared.errors import InvalidDataError, NeedsReviewError, TerminalError, TransientError
-from shared.flows.catalog import sync_catalog
+from shared.core.errors import InvalidDataError, NeedsReviewError, TerminalError, TransientError
+from shared.core.models import SyncCommand
+from shared.core.ports import FailureRecord, LedgerRow, Queue
+from shared.core.times import parse_time
 from shared.flows.context import FlowContext, Outcome
-from shared.flows.customers import sync_customer
-from shared.flows.locations import sync_location
-from shared.flows.refunds import sync_refund
-from shared.flows.sales import sync_order, sync_payment
-from shared.gate import parse_time
-from shared.ingress import outbound
-from shared.models import SyncCommand
-from shared.ports import FailureRecord, LedgerRow, Queue
-from shared.tracing import AttemptTrace, TraceStore
+from shared.monitoring import otel, tracing
+from shared.monitoring.tracing import AttemptTrace, TraceStore
+from shared.pipeline.messages import outbound, version_label
+from shared.pipeline.registry import QUEUE_FLOW, flow_of, handler_for
+
+if TYPE_CHECKING:
+    from shared.pipeline.registry import Handler
 
 log = logging.getLogger("tillbridge.worker")
-Handler = Callable[[SyncCommand, FlowContext], Awaitable[Outcome]]
-HANDLERS: dict[str, tuple[str, Handler]] = {
-    "customer": ("customers", sync_customer),
-    "payment": ("sales", sync_payment),
-    "order": ("sales", sync_order),
-    "refund": ("refunds", sync_refund),
-    "location": ("locations", sync_location),
-    "catalog": ("catalog", sync_catalog),
-}
 
 
 @dataclass(frozen=True)
@@ -73,13 +64,11 @@ class Worker:
         command = await self._parse(body)
         if command is None:
             return None
-        flow, handler = HANDLERS.get(command.entity_kind, ("unknown", None))
+        flow, handler = flow_of(command.entity_kind), handler_for(command.entity_kind)
         trace = self._open_trace(command, flow, delivery_count, body)
         token = tracing.begin(trace)
         try:
-            with observability.span(
-                "process_event", command.event_id, parent=properties, flow=flow, attempt=command.attempt
-            ):
+            with otel.span("process_event", command.event_id, parent=properties, flow=flow, attempt=command.attempt):
                 return await self._run(command, flow, handler, trace)
         finally:
             tracing.end(token)
@@ -111,7 +100,7 @@ class Worker:
             await self._mark_write(flow)
             received = parse_time(command.received_at)
             if received is not None:
-                observability.record("e2e_lag_seconds", (self.ctx.clock.now() - received).total_seconds(), flow=flow)
+                otel.record("e2e_lag_seconds", (self.ctx.clock.now() - received).total_seconds(), flow=flow)
         log.info("event %s → %s", command.event_id, outcome.value, extra={"correlation_id": command.event_id})
         return outcome
 
@@ -179,7 +168,7 @@ class Worker:
             record_id = f"malformed-{abs(hash(body)) % 10**12}"
             await self.ctx.state.record_failure(
                 FailureRecord(
-                    flow="queue",
+                    flow=QUEUE_FLOW,
                     record_id=record_id,
                     reason_code="malformed_message",
                     message=f"the queue message is not a SyncCommand ({type(error).__name__})",
@@ -239,6 +228,7 @@ class Worker:
                 candidates=candidates,
                 first_seen=now,
                 last_seen=now,
+                source_version=version_label(command),
             )
         )
         await self._flag_ledger(command)
@@ -267,5 +257,5 @@ class Worker:
         command = await self._parse(body)
         if command is None:
             return
-        flow = HANDLERS.get(command.entity_kind, ("unknown", None))[0]
+        flow = flow_of(command.entity_kind)
         await self._fail(command, flow, TerminalError(f"dead-lettered: {reason}", reason_code="dead_lettered"))

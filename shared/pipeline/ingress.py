@@ -10,12 +10,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared import observability
-from shared.config import WebhookSettings
-from shared.models import SyncCommand, WebhookEnvelope
-from shared.ports import Clock, Metrics, OutboundMessage, Queue
-from shared.routing import entity_id, route_for
-from shared.signature import is_valid_signature
+from shared.config.settings import WebhookSettings
+from shared.core.models import SyncCommand, WebhookEnvelope
+from shared.core.ports import Clock, Metrics, Queue
+from shared.monitoring import otel
+from shared.pipeline.messages import outbound
+from shared.pipeline.registry import entity_id, route_for
+from shared.pipeline.signature import is_valid_signature
 
 log = logging.getLogger("tillbridge.webhook")
 # Service Bus Standard caps a message at 256 KB; above this the object is dropped and fetched by the worker.
@@ -61,7 +62,7 @@ def build_command(envelope: WebhookEnvelope, raw_event: dict[str, Any], received
         message_id=envelope.event_id,
         event_id=envelope.event_id,
         event_type=envelope.type,
-        entity_kind=route.entity_kind,
+        entity_kind=route.kind,
         entity_id=entity_id(envelope, route),
         merchant_id=envelope.merchant_id,
         received_at=received_at,
@@ -73,16 +74,6 @@ def build_command(envelope: WebhookEnvelope, raw_event: dict[str, Any], received
         thin_event = {**raw_event, "data": {k: v for k, v in raw_event["data"].items() if k != "object"}}
         command = command.model_copy(update={"event": thin_event, "fetch": True})
     return command
-
-
-def outbound(command: SyncCommand) -> OutboundMessage:
-    properties = observability.inject({"event_type": command.event_type, "event_id": command.event_id})
-    return OutboundMessage(
-        message_id=command.message_id,
-        session_id=command.session_id,
-        body=command.model_dump_json(),
-        properties=properties,
-    )
 
 
 async def receive_webhook(
@@ -106,7 +97,7 @@ async def receive_webhook(
     if isinstance(parsed, WebhookReply):
         metrics.increment("events_rejected", reason=parsed.body["error"]["code"])
         return parsed
-    with observability.span("square_webhook", parsed.event_id, event_type=parsed.type):
+    with otel.span("square_webhook", parsed.event_id, event_type=parsed.type):
         return await _accept(parsed, body, queue=queue, clock=clock, metrics=metrics)
 
 

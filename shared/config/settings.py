@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
-from shared.errors import ConfigurationError
-from shared.location_owners import LocationOwners, load_location_owners
+from shared.config.location_owners import LocationOwners, load_location_owners
+from shared.core.errors import ConfigurationError
 
 KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
 DataverseAuth = Literal["managed_identity", "client_secret", "static_token"]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.models import SyncCommand
-from shared.ports import LedgerRow, StateStore
+from shared.core.models import SyncCommand
+from shared.core.ports import LedgerRow, StateStore
+from shared.pipeline.registry import flow_of
 
 
 @dataclass(frozen=True)
@@ -45,5 +46,5 @@ async def commit(
     row.failed_version = None
     saved = await state.save_ledger(row)
     if had_failure:
-        await state.resolve_failure(command.entity_kind + "s", row.square_id, f"synced by event {command.event_id}")
+        await state.resolve_failure(flow_of(row.kind), row.square_id, f"synced by event {command.event_id}")
     return saved

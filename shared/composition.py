@@ -1,0 +1,258 @@
+"""The one composition root: settings, clients, stores and services are built here, lazily, on first use
+(never at import: the webhook's cold start loads only what it needs). Triggers and the CLI call the entry
+points at the bottom; tests call `reset()` after changing settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from shared.config.settings import (
+    IngressSettings,
+    QueueSettings,
+    Settings,
+    StorageSettings,
+    load_ingress_settings,
+    load_settings,
+)
+from shared.core.errors import ConfigurationError
+from shared.monitoring.metrics import LogMetrics, SystemClock, quiet_noisy_loggers
+
+if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start short
+    from shared.adapters.dataverse_http import DataverseClient
+    from shared.adapters.square_http import SquareClient
+    from shared.adapters.table_state import TableStateStore
+    from shared.core.ports import Queue
+    from shared.flows.context import FlowContext
+    from shared.monitoring.tracing import TraceStore
+    from shared.ops.api import Reply
+    from shared.ops.service import OpsService, QueueStats
+    from shared.pipeline.ingress import WebhookReply
+    from shared.pipeline.reconcile import ReconcileReport
+    from shared.pipeline.worker import Worker
+
+CLOCK = SystemClock()
+METRICS = LogMetrics()
+quiet_noisy_loggers()
+
+
+def build_queue(queue: QueueSettings, storage: StorageSettings | None) -> Queue:
+    if queue.backend == "storagequeue":
+        from shared.adapters.storage_queue import storage_queue
+
+        if storage is None or not storage.connection_string:
+            raise ConfigurationError(
+                ["AzureWebJobsStorage: a connection string is needed for QUEUE_BACKEND=storagequeue"]
+            )
+        return storage_queue(storage.connection_string, queue.events_queue)
+    from shared.adapters.servicebus_queue import ServiceBusQueue, servicebus_sender_factory
+
+    return ServiceBusQueue(
+        servicebus_sender_factory(
+            queue.events_queue,
+            connection=queue.servicebus_connection,
+            namespace=queue.servicebus_namespace,
+            client_id=queue.servicebus_client_id,
+        )
+    )
+
+
+def _observe() -> None:
+    """Telemetry and the log redaction, once, when the first component is built."""
+    from shared.monitoring import otel, redaction
+
+    redaction.install()
+    otel.configure()
+
+
+class Ingress:
+    """What the webhook needs: its settings and the queue (it keeps working while the CRM side is broken)."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        _observe()
+        self.settings: IngressSettings = load_ingress_settings(env)
+        self.queue: Queue = build_queue(self.settings.queue, self.settings.storage)
+
+
+class Backend:
+    """Everything behind the queue: clients, state, traces, the worker and the operations service."""
+
+    def __init__(self, env: Mapping[str, str], ingress_queue: Queue | None) -> None:
+        _observe()
+        self.settings: Settings = load_settings(env)
+        self._ingress_queue = ingress_queue
+
+    @cached_property
+    def queue(self) -> Queue:
+        return self._ingress_queue or build_queue(self.settings.queue, self.settings.storage)
+
+    @cached_property
+    def dataverse(self) -> DataverseClient:
+        from shared.adapters.dataverse_auth import token_provider, user_key
+        from shared.adapters.dataverse_http import DataverseClient, make_http_client
+        from shared.adapters.rate_gate import gate_for
+
+        dv = self.settings.dataverse
+        return DataverseClient(
+            base_url=dv.url,
+            api_version=dv.api_version,
+            tokens=token_provider(dv),
+            gate=gate_for(user_key(dv), dv.max_concurrency),
+            http=make_http_client(dv.timeout_seconds),
+            max_inline_wait_seconds=dv.max_inline_wait_seconds,
+        )
+
+    @cached_property
+    def square(self) -> SquareClient:
+        from shared.adapters.dataverse_http import make_http_client
+        from shared.adapters.square_http import SquareClient
+
+        sq = self.settings.square
+        return SquareClient(
+            base_url=sq.base_url,
+            access_token=sq.access_token,
+            api_version=sq.api_version,
+            http=make_http_client(sq.timeout_seconds),
+        )
+
+    @cached_property
+    def state(self) -> TableStateStore:
+        from shared.adapters.table_state import table_state_store
+
+        st = self.settings.storage
+        return table_state_store(st.connection_string, st.table_endpoint, st.client_id, st.table_prefix)
+
+    @cached_property
+    def traces(self) -> TraceStore:
+        from shared.adapters.trace_store import trace_store
+
+        st = self.settings.storage
+        return trace_store(
+            st.connection_string,
+            st.table_endpoint,
+            st.blob_endpoint,
+            st.client_id,
+            st.table_prefix,
+            snapshot_mode=self.settings.sync.trace_snapshots,
+        )
+
+    @cached_property
+    def flow_context(self) -> FlowContext:
+        from shared.flows.context import FlowContext, SalesOptions
+        from shared.flows.customer_mapping import ContactColumns
+
+        sync, sales = self.settings.sync, self.settings.sales
+        return FlowContext(
+            dataverse=self.dataverse,
+            square=self.square,
+            state=self.state,
+            clock=CLOCK,
+            metrics=METRICS,
+            columns=ContactColumns(sync.prefix),
+            phone_region=sync.default_phone_region,
+            sales=SalesOptions(sales.guest_checkout, sales.location_owners, sales.refund_case_threshold),
+        )
+
+    @cached_property
+    def worker(self) -> Worker:
+        from shared.pipeline.worker import RetryPolicy, Worker
+
+        q = self.settings.queue
+        policy = RetryPolicy(q.max_delivery_attempts, q.retry_base_seconds, q.retry_max_seconds)
+        return Worker(ctx=self.flow_context, retry_queue=self.queue, policy=policy, traces=self.traces)
+
+    @cached_property
+    def queue_stats(self) -> QueueStats:
+        queue = self.settings.queue
+        if queue.backend == "storagequeue":
+            from shared.adapters.storage_queue import StorageQueueStats
+
+            return StorageQueueStats(self.settings.storage.connection_string, queue.events_queue)
+        from shared.adapters.servicebus_queue import ServiceBusQueueStats
+
+        return ServiceBusQueueStats(
+            queue.events_queue,
+            connection=queue.servicebus_connection,
+            namespace=queue.servicebus_namespace,
+            client_id=queue.servicebus_client_id,
+        )
+
+    @cached_property
+    def ops(self) -> OpsService:
+        from shared.ops.service import OpsService
+
+        return OpsService(self.state, self.traces, self.queue, CLOCK, self.queue_stats)
+
+
+_ingress: Ingress | None = None
+_backend: Backend | None = None
+
+
+def ingress() -> Ingress:
+    global _ingress
+    if _ingress is None:
+        _ingress = Ingress(os.environ)
+    return _ingress
+
+
+def backend() -> Backend:
+    global _backend
+    if _backend is None:
+        _backend = Backend(os.environ, _ingress.queue if _ingress is not None else None)
+    return _backend
+
+
+def reset() -> None:
+    """Forget built parts (tests and the local host call this after changing settings)."""
+    global _ingress, _backend
+    _ingress = _backend = None
+
+
+# ---- entry points (one call per trigger) ----
+
+
+async def receive(body: bytes, signature: str | None) -> WebhookReply:
+    from shared.pipeline.ingress import WebhookReply, receive_webhook
+
+    try:
+        parts = ingress()
+    except ConfigurationError as error:
+        return WebhookReply(500, {"error": {"code": "configuration_error", "message": str(error)}})
+    return await receive_webhook(
+        body, signature, settings=parts.settings.webhook, queue=parts.queue, clock=CLOCK, metrics=METRICS
+    )
+
+
+def worker() -> Worker:
+    return backend().worker
+
+
+async def reconcile() -> ReconcileReport:
+    from shared.pipeline.reconcile import reconcile_customers
+
+    parts = backend()
+    sync = parts.settings.sync
+    return await reconcile_customers(
+        square=parts.square,
+        state=parts.state,
+        queue=parts.queue,
+        now=CLOCK.now(),
+        lag=timedelta(seconds=sync.reconcile_lag_seconds),
+        first_lookback=timedelta(hours=sync.reconcile_first_lookback_hours),
+    )
+
+
+async def ops(method: str, path: str, query: dict[str, str], body: bytes) -> Reply:
+    from shared.ops.api import handle
+
+    return await handle(backend().ops, method, path, query, body)
+
+
+async def purge_traces() -> int:
+    parts = backend()
+    retention = timedelta(days=parts.settings.sync.trace_retention_days)
+    return await parts.traces.purge(CLOCK.now() - retention)

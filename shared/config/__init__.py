@@ -1,0 +1,1 @@
+"""Settings from the environment and the store → owner map (the configuration file joins them)."""

@@ -1,0 +1,1 @@
+"""Monitoring: record timelines (tracing), OpenTelemetry (otel), log redaction, metrics and the clock."""

@@ -1,0 +1,75 @@
+"""Queue messages: the one place a SyncCommand becomes an outbound message, and the commands Tillbridge
+makes itself (reconcile repairs, operator retries) beside the ones Square's webhooks make."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from shared.core.models import SyncCommand
+from shared.core.ports import OutboundMessage
+from shared.monitoring import otel
+from shared.pipeline.registry import KINDS
+
+
+def outbound(command: SyncCommand) -> OutboundMessage:
+    properties = otel.inject({"event_type": command.event_type, "event_id": command.event_id})
+    return OutboundMessage(
+        message_id=command.message_id,
+        session_id=command.session_id,
+        body=command.model_dump_json(),
+        properties=properties,
+    )
+
+
+def synthetic_command(
+    *,
+    event_id: str,
+    event_type: str,
+    kind: str,
+    entity_id: str,
+    received_at: str,
+    data_object: dict[str, Any] | None = None,
+    source_version: int | None = None,
+) -> SyncCommand:
+    """A command Tillbridge makes itself, shaped like a webhook event (no object: the worker fetches it)."""
+    data: dict[str, Any] = {"type": kind, "id": entity_id}
+    if data_object is not None:
+        data["object"] = data_object
+    return SyncCommand(
+        message_id=event_id,
+        event_id=event_id,
+        event_type=event_type,
+        entity_kind=kind,
+        entity_id=entity_id,
+        received_at=received_at,
+        fetch=data_object is None,
+        source_version=source_version,
+        event={"type": event_type, "event_id": event_id, "data": data},
+    )
+
+
+def fresh_fetch_command(kind: str, entity_id: str, received_at: str, *, purpose: str = "retry") -> SyncCommand:
+    """Sync one object again from Square's current copy (operator retries, reconcile repairs)."""
+    event_id = f"{purpose}-{entity_id}-{uuid.uuid4().hex[:12]}"
+    return synthetic_command(
+        event_id=event_id,
+        event_type=KINDS[kind].retry_event_type,
+        kind=kind,
+        entity_id=entity_id,
+        received_at=received_at,
+    )
+
+
+def version_label(command: SyncCommand) -> str:
+    """The Square version of the object a command carries (its `version`, else `updated_at`); "" when the
+    event is thin (the failure rules in shared/core/failures.py compare these)."""
+    if command.source_version is not None:
+        return str(command.source_version)
+    data_object = (command.event.get("data") or {}).get("object") or {}
+    for embedded in data_object.values() if isinstance(data_object, dict) else ():
+        if isinstance(embedded, dict) and embedded.get("id") == command.entity_id:
+            return str(
+                embedded.get("version") if embedded.get("version") is not None else embedded.get("updated_at") or ""
+            )
+    return ""
