@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
+from devstack.host.loader import HostSettingError
 from devstack.host.runner import serve
 
 
@@ -16,9 +18,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--project", type=Path, default=Path.cwd())
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--settings-file", type=Path, default=None, help="default: local.settings.json in the project (if present)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(args.project.resolve(), args.host, args.port))
+    try:
+        asyncio.run(serve(args.project.resolve(), args.host, args.port, args.settings_file))
+    except HostSettingError as error:
+        print(f"tillbridge local host: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from devstack.host.http import http_routes, make_handler
-from devstack.host.loader import load_app, resolve
+from devstack.host.loader import load_app, resolve, storage_connection
 from devstack.host.queues import QueueOptions, QueuePoller
 from devstack.host.timers import TimerRunner
 from devstack.serve import announce_and_wait, start_site
@@ -32,9 +32,9 @@ async def invoke(function: Any, kwargs: dict[str, Any]) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, lambda: user_function(**kwargs))
 
 
-def load_environment(project_dir: Path) -> None:
+def load_environment(settings_file: Path) -> None:
     """local.settings.json Values, overridden by the environment (as Core Tools does)."""
-    values = read_local_settings(project_dir / "local.settings.json")
+    values = read_local_settings(settings_file)
     os.environ.update(merged_environment(values, os.environ))
 
 
@@ -57,15 +57,18 @@ def is_disabled(function_name: str) -> bool:
 
 
 class LocalHost:
-    def __init__(self, project_dir: Path, host: str = "127.0.0.1", port: int = 7071) -> None:
+    def __init__(
+        self, project_dir: Path, host: str = "127.0.0.1", port: int = 7071, settings_file: Path | None = None
+    ) -> None:
         self.project_dir = project_dir
+        self.settings_file = settings_file or project_dir / "local.settings.json"
         self.host, self.port = host, port
         self.pollers: list[QueuePoller] = []
         self.timers: list[TimerRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> int:
-        load_environment(self.project_dir)
+        load_environment(self.settings_file)
         functions = load_app(self.project_dir).get_functions()  # once: a second call raises in azure-functions
         app = web.Application(client_max_size=16 * 1024 * 1024)
         enabled = [f for f in functions if not is_disabled(str(f.get_function_name()))]
@@ -82,7 +85,8 @@ class LocalHost:
         return bound
 
     def _start_triggers(self, functions: list[Any]) -> None:
-        connection = os.environ.get("AzureWebJobsStorage", "")
+        queue_triggers = [f for f in functions if f.get_trigger().type == "serviceBusTrigger"]
+        connection = storage_connection() if queue_triggers else ""
         options = queue_options(self.project_dir)
         for function in functions:
             trigger = function.get_trigger()
@@ -121,10 +125,10 @@ class LocalHost:
         await self._runner.cleanup()
 
 
-async def serve(project_dir: Path, host: str, port: int) -> None:
+async def serve(project_dir: Path, host: str, port: int, settings_file: Path | None = None) -> None:
     # queue polling and settlement are blocking SDK calls: give them more than the default 6 threads
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="host-io"))
-    local_host = LocalHost(project_dir, host, port)
+    local_host = LocalHost(project_dir, host, port, settings_file)
     bound = await local_host.start()
     await announce_and_wait("host", bound)
     await local_host.stop()

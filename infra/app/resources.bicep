@@ -207,12 +207,19 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 var webhookUrl = empty(webhookUrlOverride) ? 'https://${functionApp.properties.defaultHostName}/api/square/webhooks' : webhookUrlOverride
 var secretUri = 'https://${keyVault.name}${environment().suffixes.keyvaultDns}/secrets'
 
+// Settings only the client-secret mode uses: the reference points at a secret that only that mode's
+// deployment creates (postprovision.sh), so the managed-identity mode does not carry it at all.
+var clientSecretSettings = (dataverseAuth == 'client_secret') ? {
+  DATAVERSE_TENANT_ID: subscription().tenantId
+  DATAVERSE_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${secretUri}/dataverse-client-secret/)'
+} : {}
+
 // App settings are a separate resource so they can use the app's own host name for the webhook URL.
 // Connections are identity-based; secrets are Key Vault references, never values.
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: {
+  properties: union({
     AzureWebJobsStorage__accountName: storage.name
     AzureWebJobsStorage__credential: 'managedidentity'
     AzureWebJobsStorage__clientId: identity.properties.clientId
@@ -231,8 +238,6 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     DATAVERSE_URL: dataverseUrl
     DATAVERSE_AUTH: dataverseAuth
     DATAVERSE_CLIENT_ID: dataverseAuth == 'client_secret' ? dataverseClientId : identity.properties.clientId
-    DATAVERSE_TENANT_ID: subscription().tenantId
-    DATAVERSE_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${secretUri}/dataverse-client-secret/)'
     DATAVERSE_PUBLISHER_PREFIX: 'tb'
     DATAVERSE_MAX_CONCURRENCY: '16'
     DEFAULT_PHONE_REGION: 'US'
@@ -243,7 +248,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     GUEST_CHECKOUT: guestCheckout
     LOCATION_OWNERS_FILE: locationOwnersFile
     REFUND_CASE_THRESHOLD: refundCaseThreshold
-  }
+  }, clientSecretSettings)
   dependsOn: [
     storageRoles
     serviceBusRoles

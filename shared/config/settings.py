@@ -13,6 +13,13 @@ from shared.config.location_owners import LocationOwners, load_location_owners
 from shared.core.errors import ConfigurationError
 
 KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
+# Settings that function bindings read as %NAME% (a trigger's queue, a timer's schedule). The Functions
+# host needs each of them defined: the Bicep template writes every one, local.settings.sample.json lists
+# them, and the local host fills a missing one from here — one definition of each default.
+BINDING_DEFAULTS: dict[str, str] = {
+    "SQUARE_EVENTS_QUEUE": "square-events",
+    "RECONCILE_SCHEDULE": "0 */15 * * * *",
+}
 DataverseAuth = Literal["managed_identity", "client_secret", "static_token"]
 QueueBackend = Literal["servicebus", "storagequeue"]
 T = TypeVar("T")
@@ -173,13 +180,15 @@ def _webhook(r: _Reader) -> WebhookSettings:
 
 def _queue(r: _Reader) -> QueueSettings:
     backend = cast(QueueBackend, r.choice("QUEUE_BACKEND", ("servicebus", "storagequeue"), "servicebus"))
-    connection = r.raw("SERVICEBUS_CONNECTION") or ""
-    namespace = r.raw("SERVICEBUS_CONNECTION__fullyQualifiedNamespace") or ""
-    if backend == "servicebus" and not (connection or namespace):
-        r.problems.append("SERVICEBUS_CONNECTION: missing (or set SERVICEBUS_CONNECTION__fullyQualifiedNamespace)")
+    connection = namespace = ""
+    if backend == "servicebus":  # the storage-queue backend never reads (or checks) the Service Bus settings
+        connection = r.raw("SERVICEBUS_CONNECTION") or ""
+        namespace = r.raw("SERVICEBUS_CONNECTION__fullyQualifiedNamespace") or ""
+        if not (connection or namespace):
+            r.problems.append("SERVICEBUS_CONNECTION: missing (or set SERVICEBUS_CONNECTION__fullyQualifiedNamespace)")
     return QueueSettings(
         backend=backend,
-        events_queue=r.optional("SQUARE_EVENTS_QUEUE", "square-events"),
+        events_queue=r.optional("SQUARE_EVENTS_QUEUE", BINDING_DEFAULTS["SQUARE_EVENTS_QUEUE"]),
         servicebus_connection=connection,
         servicebus_namespace=namespace,
         servicebus_client_id=r.optional("SERVICEBUS_CONNECTION__clientId", ""),
@@ -217,26 +226,32 @@ def _square(r: _Reader) -> SquareSettings:
     )
 
 
+# What each DATAVERSE_AUTH mode reads: a setting is required (and its Key Vault reference checked) only
+# in the mode that uses it, so a reference to a secret that a deployment never created is never read.
+AUTH_SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # mode → (required, optional)
+    "managed_identity": ((), ("DATAVERSE_CLIENT_ID",)),  # a client id selects a user-assigned identity
+    "client_secret": (("DATAVERSE_TENANT_ID", "DATAVERSE_CLIENT_ID", "DATAVERSE_CLIENT_SECRET"), ()),
+    "static_token": (("DATAVERSE_TOKEN",), ()),
+}
+
+
 def _dataverse(r: _Reader) -> DataverseSettings:
     auth = cast(DataverseAuth, r.choice("DATAVERSE_AUTH", ("managed_identity", "client_secret", "static_token")))
-    settings = DataverseSettings(
+    required, optional = AUTH_SETTINGS[auth]
+    values = {name: r.required(name, f"needed when DATAVERSE_AUTH={auth}") for name in required}
+    values.update({name: r.raw(name) or "" for name in optional})
+    return DataverseSettings(
         url=r.url("DATAVERSE_URL").rstrip("/"),
         auth=auth,
-        static_token=r.raw("DATAVERSE_TOKEN") or "",
-        tenant_id=r.raw("DATAVERSE_TENANT_ID") or "",
-        client_id=r.raw("DATAVERSE_CLIENT_ID") or "",
-        client_secret=r.raw("DATAVERSE_CLIENT_SECRET") or "",
+        static_token=values.get("DATAVERSE_TOKEN", ""),
+        tenant_id=values.get("DATAVERSE_TENANT_ID", ""),
+        client_id=values.get("DATAVERSE_CLIENT_ID", ""),
+        client_secret=values.get("DATAVERSE_CLIENT_SECRET", ""),
         api_version=r.optional("DATAVERSE_API_VERSION", "v9.2"),
         max_concurrency=r.number("DATAVERSE_MAX_CONCURRENCY", 16, int, 1, 52),
         timeout_seconds=r.number("DATAVERSE_TIMEOUT_SECONDS", 30.0, float, 1, 230),
         max_inline_wait_seconds=r.number("DATAVERSE_MAX_INLINE_WAIT_SECONDS", 20.0, float, 0, 120),
     )
-    if auth == "static_token" and not settings.static_token:
-        r.required("DATAVERSE_TOKEN", "needed when DATAVERSE_AUTH=static_token")
-    if auth == "client_secret":
-        for name in ("DATAVERSE_TENANT_ID", "DATAVERSE_CLIENT_ID", "DATAVERSE_CLIENT_SECRET"):
-            r.required(name, "needed when DATAVERSE_AUTH=client_secret")
-    return settings
 
 
 def _sync(r: _Reader) -> SyncSettings:

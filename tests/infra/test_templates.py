@@ -13,7 +13,8 @@ import pytest
 from lark.exceptions import LarkError
 from pycep import BicepParser
 
-from shared.config.settings import load_settings
+from shared.config.settings import BINDING_DEFAULTS, load_settings
+from shared.core.errors import ConfigurationError
 from tests.conftest import app_functions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,10 +44,35 @@ def resources() -> dict[str, Any]:
     return parse(INFRA / "app" / "resources.bicep")
 
 
+def _evaluate(node: Any, resources: dict[str, Any], parameters: dict[str, str]) -> Any:
+    """The few Bicep expressions the settings object uses: union(), variables, `(p == 'x') ? a : b`."""
+    if isinstance(node, str) and node in resources["variables"]:
+        return _evaluate(resources["variables"][node]["value"], resources, parameters)
+    if isinstance(node, dict) and node.get("function", {}).get("type") == "union":
+        merged: dict[str, Any] = {}
+        for argument in node["function"]["parameters"].values():
+            merged.update(_evaluate(argument, resources, parameters))
+        return merged
+    if isinstance(node, dict) and node.get("operator", {}).get("type") == "conditional":
+        operands = node["operator"]["operands"]
+        condition = operands["condition"]["operator"]
+        assert condition["type"] == "equals"
+        left, right = condition["operands"]["operand_1"], condition["operands"]["operand_2"]
+        chosen = "true_value" if parameters[left] == right else "false_value"
+        return _evaluate(operands[chosen], resources, parameters)
+    return node
+
+
+def settings_for(resources: dict[str, Any], dataverse_auth: str) -> dict[str, Any]:
+    """The app settings the template writes for one deployment mode."""
+    properties = resources["resources"]["appSettings"]["config"]["properties"]
+    settings: dict[str, Any] = _evaluate(properties, resources, {"dataverseAuth": dataverse_auth})
+    return settings
+
+
 @pytest.fixture(scope="module")
 def app_settings(resources: dict[str, Any]) -> dict[str, Any]:
-    settings: dict[str, Any] = resources["resources"]["appSettings"]["config"]["properties"]
-    return settings
+    return settings_for(resources, "managed_identity")  # main.bicep's default
 
 
 @pytest.mark.parametrize("path", BICEP_FILES, ids=[str(p.relative_to(ROOT)) for p in BICEP_FILES])
@@ -73,15 +99,31 @@ PARAMETER_EXAMPLES = {
 }
 
 
-def _as_environment(settings: dict[str, Any], variables: set[str], parameters: set[str]) -> dict[str, str]:
-    """Template values as the running app would see them: Key Vault references resolved, expressions filled."""
+# The Key Vault secrets each deployment mode creates (infra/scripts/postprovision.sh, docs/deploy.md):
+# the Square token and webhook key always, the Dataverse client secret only in client-secret mode.
+CREATED_SECRETS = {
+    "managed_identity": {"square-access-token", "square-webhook-signature-key"},
+    "client_secret": {"square-access-token", "square-webhook-signature-key", "dataverse-client-secret"},
+}
+
+
+def _as_environment(
+    settings: dict[str, Any],
+    variables: set[str],
+    parameters: set[str],
+    created_secrets: set[str] = CREATED_SECRETS["managed_identity"],
+) -> dict[str, str]:
+    """Template values as the running app would see them: references to secrets that exist resolved, any
+    other reference left as Azure leaves it (the literal @Microsoft.KeyVault(...) text), expressions filled."""
     env: dict[str, str] = {}
     for name, value in settings.items():
         literal = isinstance(value, str) and "${" not in value and value not in variables | parameters
         if isinstance(value, str) and value in PARAMETER_EXAMPLES:
             env[name] = PARAMETER_EXAMPLES[value]
         elif isinstance(value, str) and value.startswith("@Microsoft.KeyVault("):
-            env[name] = "resolved-secret"
+            secret = re.search(r"/secrets/([^/)]+)/?\)", value.replace("${secretUri}", "https://kv/secrets"))
+            resolved = secret is not None and secret.group(1) in created_secrets
+            env[name] = "resolved-secret" if resolved else value
         elif literal:
             env[name] = str(value)
         elif name.endswith("_URL"):
@@ -103,6 +145,29 @@ def test_templates_provide_every_setting_the_app_needs(resources: dict[str, Any]
     assert settings.sales.location_owners.locations["L1"].territory == "West"
 
 
+@pytest.mark.parametrize("mode", ["managed_identity", "client_secret"])
+def test_the_settings_load_in_every_auth_mode_as_the_template_writes_them(resources: dict[str, Any], mode: str) -> None:
+    settings = settings_for(resources, mode)
+    env = _as_environment(settings, set(resources["variables"]), set(resources["parameters"]), CREATED_SECRETS[mode])
+    env["DATAVERSE_AUTH"] = mode
+    loaded = load_settings(env)  # raises on a missing setting or an unresolved reference it reads
+    assert loaded.dataverse.auth == mode
+    assert ("DATAVERSE_CLIENT_SECRET" in settings) == (mode == "client_secret")
+    if mode == "client_secret":
+        assert loaded.dataverse.client_secret == "resolved-secret" and loaded.dataverse.tenant_id
+
+
+def test_a_reference_a_mode_never_reads_does_not_stop_the_app(resources: dict[str, Any]) -> None:
+    """Even if an old deployment left the client-secret reference behind, managed identity ignores it."""
+    settings = {**settings_for(resources, "managed_identity"), "DATAVERSE_CLIENT_SECRET": "@Microsoft.KeyVault(x)"}
+    env = _as_environment(settings, set(resources["variables"]), set(resources["parameters"]))
+    env["DATAVERSE_AUTH"] = "managed_identity"
+    assert load_settings(env).dataverse.client_secret == ""
+    env["DATAVERSE_AUTH"] = "client_secret"
+    with pytest.raises(ConfigurationError, match="DATAVERSE_CLIENT_SECRET: Key Vault reference was not resolved"):
+        load_settings(env)
+
+
 def test_trigger_setting_expressions_are_defined(app_settings: dict[str, Any]) -> None:
     expressions: set[str] = set()
     for function in app_functions():
@@ -112,8 +177,10 @@ def test_trigger_setting_expressions_are_defined(app_settings: dict[str, Any]) -
         connection = getattr(trigger, "connection", None)
         if connection:
             assert f"{connection}__fullyQualifiedNamespace" in app_settings  # identity-based, no connection string
-    assert expressions == {"SQUARE_EVENTS_QUEUE", "RECONCILE_SCHEDULE"}
+    assert expressions == set(BINDING_DEFAULTS)  # the local host's defaults cover every binding setting
     assert expressions <= set(app_settings)
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
+    assert expressions <= set(sample)  # `func start` with the sample settings resolves them too
 
 
 def test_no_secret_is_a_plain_app_setting(app_settings: dict[str, Any]) -> None:
