@@ -255,6 +255,8 @@ class FakeSquare:
         self, begin_time: str | None, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None, str | None]:
         self.calls.append(f"search_catalog:{begin_time}")
+        if self.fail_next:
+            raise self.fail_next.pop(0)
         return list(self.catalog), None, self.catalog_latest
 
     async def search_customers_updated_since(
@@ -264,6 +266,25 @@ class FakeSquare:
         if self.pages:
             return self.pages.pop(0)
         return list(self.customers.values()), None
+
+
+class NoTraces:
+    """A trace store that keeps nothing (the worker and ops service accept one)."""
+
+    async def save(self, trace: object) -> None:
+        return None
+
+    async def timeline(self, flow: str, record_id: str) -> list[Any]:
+        return []
+
+    async def snapshot(self, ref: str) -> None:
+        return None
+
+    async def received_between(self, start: object, end: object) -> list[Any]:
+        return []
+
+    async def purge(self, before: object) -> int:
+        return 0
 
 
 def flow_context(

@@ -7,9 +7,11 @@ from typing import Any
 
 from shared.core.models import SyncCommand
 from shared.core.paging import paginate
+from shared.core.ports import LedgerRow
 from shared.flows.commerce_support import CATALOG_DOC, CATEGORY_DOC
 from shared.flows.context import FlowContext, Outcome
 from shared.monitoring import tracing
+from shared.pipeline.ledger import Stamp, commit
 
 CURSOR = "catalog:version"
 
@@ -40,8 +42,19 @@ async def sync_catalog(command: SyncCommand, ctx: FlowContext) -> Outcome:
         cached += await _cache_item(ctx, item, categories)
     if latest and latest != since:
         await ctx.state.set_cursor(CURSOR, latest)
+    await _commit_version(ctx, command, latest)
     tracing.step("cached", objects=len(objects), variations=cached, since=since, latest=latest)
     return Outcome.WRITTEN if objects else Outcome.UNCHANGED
+
+
+async def _commit_version(ctx: FlowContext, command: SyncCommand, latest: str | None) -> None:
+    """The catalog version in the ledger, like any synced object (and a failure of this flow resolved)."""
+    row = await ctx.state.get_ledger(command.entity_kind, command.entity_id)
+    if row is None and latest is None:
+        return
+    row = row or LedgerRow(command.entity_kind, command.entity_id)
+    if row.failure_open or row.updated_at != latest:
+        await commit(ctx.state, row=row, command=command, stamp=Stamp(None, latest), content_hash=None)
 
 
 async def _cache_item(ctx: FlowContext, item: dict[str, Any], categories: dict[str, str | None]) -> int:

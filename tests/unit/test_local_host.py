@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from devstack.host.http import compile_route
-from devstack.host.loader import resolve
+from devstack.host.loader import HostSettingError, resolve
 from devstack.host.queues import storage_queue_name
 from devstack.host.timers import TimerRunner, next_fire
 
@@ -24,8 +24,11 @@ def test_route_templates_capture_parameters() -> None:
 
 def test_settings_expressions_resolve_and_missing_ones_fail() -> None:
     assert resolve("%Q%/$deadletterqueue", {"Q": "square-events"}) == "square-events/$deadletterqueue"
-    with pytest.raises(KeyError):
+    with pytest.raises(HostSettingError, match="MISSING"):
         resolve("%MISSING%", {})
+    # a binding setting that is not set takes the app's own default (the one table in shared/config)
+    assert resolve("%SQUARE_EVENTS_QUEUE%", {}) == "square-events"
+    assert resolve("%SQUARE_EVENTS_QUEUE%", {"SQUARE_EVENTS_QUEUE": "q2"}) == "q2"
 
 
 def test_dead_letter_path_maps_to_poison_queue() -> None:

@@ -10,24 +10,7 @@ from typing import Any
 from shared.core.ports import FailureRecord
 from shared.ops.api import OPENAPI_FILE, ROUTES, handle
 from shared.ops.service import OpsService
-from tests.fakes import FakeQueue, FakeState, FixedClock
-
-
-class NoTraces:
-    async def save(self, trace: object) -> None:
-        return None
-
-    async def timeline(self, flow: str, record_id: str) -> list[Any]:
-        return []
-
-    async def snapshot(self, ref: str) -> None:
-        return None
-
-    async def received_between(self, start: object, end: object) -> list[Any]:
-        return []
-
-    async def purge(self, before: object) -> int:
-        return 0
+from tests.fakes import FakeQueue, FakeState, FixedClock, NoTraces
 
 
 def service(failures: int = 0) -> tuple[OpsService, FakeState, FakeQueue]:
