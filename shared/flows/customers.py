@@ -121,7 +121,7 @@ async def _match(customer: SquareCustomer, plan: cm.ContactPlan, ctx: FlowContex
     """Contact id to link (None: the upsert by key creates or updates). Key, then email, then phone,
     all answered by a single query."""
     key_column = ctx.columns.square_id
-    keys = MatchKeys(key_column, customer.id, plan.email_key, plan.phone_e164)
+    keys = MatchKeys(key_column, customer.id, plan.email_key, plan.phone_e164, ctx.phone_region)
     rows = await ctx.dataverse.query(cm.CONTACTS, match_filter(keys), [*MATCH_COLUMNS, key_column])
     candidates = split_candidates(rows, keys)
     if candidates.keyed:

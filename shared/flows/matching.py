@@ -1,4 +1,8 @@
-"""Deterministic matching of an unlinked Square customer to CRM contacts: email, then E.164 phone."""
+"""Deterministic matching of an unlinked Square customer to CRM contacts: email, then phone.
+
+Phones in a CRM are written as people type them — `(206) 555-0100`, `206.555.0100`, `+1 206 555 0100` —
+so candidates are found by the number's trailing digits in the usual groupings and then confirmed by
+normalising each candidate's number to E.164 with libphonenumber (decision 0005)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from shared.core.normalize import NormalizationError, normalize_phone
 
 
 class MatchKind(StrEnum):
@@ -54,7 +60,8 @@ def odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-MATCH_COLUMNS = ("contactid", "statecode", "emailaddress1", "mobilephone", "telephone1")
+PHONE_COLUMNS = ("mobilephone", "telephone1")
+MATCH_COLUMNS = ("contactid", "statecode", "emailaddress1", *PHONE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -65,18 +72,43 @@ class MatchKeys:
     square_id: str
     email_key: str | None
     phone_e164: str | None
+    phone_region: str = "US"
+
+
+def phone_candidates_filter(e164: str) -> str:
+    """Contacts whose number may be this one however it was typed: the E.164 text itself, or ending in the
+    last four digits (together, or as two pairs: `…01 00`) with the three digits before them present.
+    Only candidates — each is confirmed with libphonenumber before it counts."""
+    digits = e164.lstrip("+")
+    clauses = []
+    for column in PHONE_COLUMNS:
+        clauses.append(f"{column} eq {odata_string(e164)}")
+        if len(digits) >= 7:
+            last4, before = digits[-4:], digits[-7:-4]
+            clauses.append(f"(endswith({column},'{last4}') and contains({column},'{before}'))")
+            clauses.append(f"endswith({column},'{last4[:2]} {last4[2:]}')")
+    return " or ".join(clauses)
+
+
+def same_phone(written: object, e164: str, region: str) -> bool:
+    """Does a number as written in the CRM denote this E.164 number? (libphonenumber decides)"""
+    if not isinstance(written, str) or not written.strip():
+        return False
+    try:
+        return normalize_phone(written, region) == e164
+    except NormalizationError:
+        return False
 
 
 def match_filter(keys: MatchKeys) -> str:
     """One query for all three rules: keyed by this Square id (any state), or an active contact with the
-    email or the E.164 phone. Dataverse string comparison is case-insensitive, so the case-folded email
-    finds any casing."""
+    email or a phone that may be this one. Dataverse string comparison is case-insensitive, so the
+    case-folded email finds any casing."""
     contact_rules = []
     if keys.email_key:
         contact_rules.append(f"emailaddress1 eq {odata_string(keys.email_key)}")
     if keys.phone_e164:
-        literal = odata_string(keys.phone_e164)
-        contact_rules.append(f"mobilephone eq {literal} or telephone1 eq {literal}")
+        contact_rules.append(phone_candidates_filter(keys.phone_e164))
     by_key = f"{keys.key_column} eq {odata_string(keys.square_id)}"
     if not contact_rules:
         return by_key
@@ -96,5 +128,9 @@ def split_candidates(rows: Sequence[dict[str, Any]], keys: MatchKeys) -> Candida
     active = [row for row in rows if row.get("statecode", 0) == 0]
     email, phone = keys.email_key, keys.phone_e164
     by_email = tuple(row for row in active if email and str(row.get("emailaddress1") or "").strip().casefold() == email)
-    by_phone = tuple(row for row in active if phone and phone in (row.get("mobilephone"), row.get("telephone1")))
+    by_phone = tuple(
+        row
+        for row in active
+        if phone and any(same_phone(row.get(column), phone, keys.phone_region) for column in PHONE_COLUMNS)
+    )
     return Candidates(keyed, by_email, by_phone)

@@ -66,6 +66,18 @@ def test_existing_crm_contact_is_linked_not_duplicated(kit: StackKit) -> None:
     )
 
 
+def test_a_crm_contact_with_the_phone_typed_as_people_type_it_is_linked(kit: StackKit) -> None:
+    """Real CRM data holds "(206) 555-0100"-style numbers; Square sends E.164 or anything else."""
+    seeded = kit.dataverse.post(
+        "/_control/tables/contacts", json=[{"mobilephone": "(206) 555-0147", "lastname": "Typed"}]
+    ).json()
+    customer = kit.create(given_name="Phone", family_name="Only", phone_number="+1 206-555-0147")
+    kit.converge({customer["id"]})
+    rows = [c for c in kit.contacts() if c["contactid"] == seeded[0]["contactid"]]
+    assert rows[0]["tb_squarecustomerid"] == customer["id"]
+    assert [c for c in kit.contacts() if c.get("tb_squarecustomerid") == customer["id"]] == rows
+
+
 def test_ambiguous_match_becomes_a_needs_review_failure(kit: StackKit) -> None:
     seeded = kit.dataverse.post(
         "/_control/tables/contacts",
