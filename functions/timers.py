@@ -15,5 +15,12 @@ log = logging.getLogger("tillbridge.timers")
 @bp.function_name("reconcile_customers")
 @bp.timer_trigger(arg_name="timer", schedule="%RECONCILE_SCHEDULE%", run_on_startup=False)
 async def reconcile_customers(timer: func.TimerRequest) -> None:
-    report = await composition.reconcile()
-    log.info("reconcile: examined=%d enqueued=%d past_due=%s", report.examined, report.enqueued, timer.past_due)
+    changed, swept = await composition.reconcile()
+    log.info(
+        "reconcile: examined=%d enqueued=%d swept=%d missing_in_square=%d past_due=%s",
+        changed.examined,
+        changed.enqueued,
+        swept.checked,
+        len(swept.deleted_ids) + len(swept.merged),
+        timer.past_due,
+    )

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start sho
     from shared.ops.api import Reply
     from shared.ops.service import OpsService, QueueStats
     from shared.pipeline.ingress import WebhookReply
-    from shared.pipeline.reconcile import ReconcileReport
+    from shared.pipeline.reconcile import ReconcileReport, SweepReport
     from shared.pipeline.worker import Worker
 
 CLOCK = SystemClock()
@@ -231,19 +231,27 @@ def worker() -> Worker:
     return backend().worker
 
 
-async def reconcile() -> ReconcileReport:
-    from shared.pipeline.reconcile import reconcile_customers
+async def reconcile() -> tuple[ReconcileReport, SweepReport]:
+    """Customers changed since the watermark, then the next slice of linked customers checked for deletes
+    and merges whose webhooks never arrived."""
+    from shared.pipeline.reconcile import reconcile_customers, sweep_for_missed_deletes
 
     parts = backend()
     sync = parts.settings.sync
-    return await reconcile_customers(
+    now = CLOCK.now()
+    changed = await reconcile_customers(
         square=parts.square,
         state=parts.state,
         queue=parts.queue,
-        now=CLOCK.now(),
+        now=now,
         lag=timedelta(seconds=sync.reconcile_lag_seconds),
         first_lookback=timedelta(hours=sync.reconcile_first_lookback_hours),
     )
+    swept = await sweep_for_missed_deletes(
+        square=parts.square, state=parts.state, queue=parts.queue, now=now, batch_size=sync.reconcile_sweep_batch
+    )
+    METRICS.increment("reconcile_missing_in_square", float(len(swept.deleted_ids) + len(swept.merged)))
+    return changed, swept
 
 
 async def ops(method: str, path: str, query: dict[str, str], body: bytes) -> Reply:

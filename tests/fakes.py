@@ -205,6 +205,11 @@ class FakeState:
     async def list_failures(self, flow: str | None = None) -> list[FailureRecord]:
         return [f for (fl, _), f in self.failures.items() if flow in (None, fl)]
 
+    async def ledger_page(self, kind: str, after: str | None, limit: int) -> tuple[list[LedgerRow], str | None]:
+        keys = sorted(sid for k, sid in self.ledger if k == kind and (after is None or sid > after))
+        page = [self.ledger[(kind, sid)] for sid in keys[:limit]]
+        return page, (keys[limit - 1] if len(keys) > limit else None)
+
     async def get_cursor(self, name: str) -> str | None:
         return self.cursors.get(name)
 
@@ -224,6 +229,7 @@ class FakeSquare:
     locations: dict[str, dict[str, Any]] = field(default_factory=dict)
     catalog: list[dict[str, Any]] = field(default_factory=list)
     catalog_latest: str | None = None
+    merged_into: dict[str, str] = field(default_factory=dict)  # merged-away id → survivor id
 
     async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
         self.calls.append("retrieve_customer")
@@ -258,6 +264,14 @@ class FakeSquare:
         if self.fail_next:
             raise self.fail_next.pop(0)
         return list(self.catalog), None, self.catalog_latest
+
+    async def bulk_retrieve_customers(self, customer_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+        self.calls.append(f"bulk_retrieve_customers:{len(customer_ids)}")
+        found: dict[str, dict[str, Any] | None] = {}
+        for customer_id in customer_ids:
+            survivor = self.merged_into.get(customer_id)
+            found[customer_id] = self.customers.get(survivor or customer_id)
+        return found
 
     async def search_customers_updated_since(
         self, start_at: str, cursor: str | None = None

@@ -69,6 +69,24 @@ class SquareClient:
         document = response.json()
         return list(document.get("customers", [])), document.get("cursor")
 
+    async def bulk_retrieve_customers(self, customer_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+        """BulkRetrieveCustomers, ≤ 100 ids a call; per-id NOT_FOUND errors become None."""
+        found: dict[str, dict[str, Any] | None] = {}
+        for start in range(0, len(customer_ids), 100):
+            chunk = customer_ids[start : start + 100]
+            response = await self._request("POST", "/v2/customers/bulk-retrieve", {"customer_ids": chunk})
+            if response.status_code != 200:
+                raise classify(response)
+            for customer_id, answer in (response.json().get("responses") or {}).items():
+                errors = answer.get("errors") or []
+                if any(error.get("code") == "NOT_FOUND" for error in errors):
+                    found[customer_id] = None
+                elif "customer" in answer:
+                    found[customer_id] = dict(answer["customer"])
+                else:  # another per-id error: not evidence of a delete, so it is left out
+                    continue
+        return found
+
     async def _get_object(self, path: str, name: str) -> dict[str, Any] | None:
         response = await self._request("GET", path)
         if response.status_code == 404:

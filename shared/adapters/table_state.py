@@ -154,6 +154,22 @@ class TableStateStore:
         entities = self._table("ledger").query_entities("PartitionKey eq @kind", parameters={"kind": kind})
         return [_ledger_row(entity, str(entity["RowKey"])) for entity in entities]
 
+    def _ledger_page(self, kind: str, after: str | None, limit: int) -> tuple[list[LedgerRow], str | None]:
+        query, parameters = "PartitionKey eq @kind", {"kind": kind}
+        if after is not None:
+            query, parameters = query + " and RowKey gt @after", {**parameters, "after": after}
+        rows: list[LedgerRow] = []
+        last_key: str | None = None
+        for entity in self._table("ledger").query_entities(query, parameters=parameters, results_per_page=limit):
+            if len(rows) == limit:
+                return rows, last_key
+            rows.append(_ledger_row(entity, str(entity["RowKey"])))
+            last_key = str(entity["RowKey"])
+        return rows, None
+
+    async def ledger_page(self, kind: str, after: str | None, limit: int) -> tuple[list[LedgerRow], str | None]:
+        return await run_blocking(self._ledger_page, kind, after, limit)
+
     def _get_cursor(self, name: str) -> str | None:
         try:
             return str(self._table("cursors").get_entity("cursor", safe_key(name))["value"])

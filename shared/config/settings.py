@@ -148,6 +148,7 @@ class SyncSettings:
     default_phone_region: str
     reconcile_lag_seconds: float = 300.0
     reconcile_first_lookback_hours: float = 24.0
+    reconcile_sweep_batch: int = 1000
     trace_retention_days: float = 14.0
     trace_snapshots: str = "all"
 
@@ -266,6 +267,7 @@ def _sync(r: _Reader) -> SyncSettings:
         default_phone_region=region.upper(),
         reconcile_lag_seconds=r.number("RECONCILE_LAG_SECONDS", 300.0, float, 0, 86400),
         reconcile_first_lookback_hours=r.number("RECONCILE_FIRST_LOOKBACK_HOURS", 24.0, float, 0, 24 * 365),
+        reconcile_sweep_batch=r.number("RECONCILE_SWEEP_BATCH", 1000, int, 0, 100_000),
         trace_retention_days=r.number("TRACE_RETENTION_DAYS", 14.0, float, 0.01, 365),
         trace_snapshots=r.choice("TRACE_SNAPSHOTS", ("all", "failures"), "all"),
     )

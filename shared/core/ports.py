@@ -109,6 +109,11 @@ class StateStore(Protocol):
 
     async def list_failures(self, flow: str | None = None) -> list[FailureRecord]: ...
 
+    async def ledger_page(self, kind: str, after: str | None, limit: int) -> tuple[list[LedgerRow], str | None]:
+        """Up to `limit` ledger rows of a kind in key order after the cursor, and the cursor to go on from
+        (None once the last row was returned)."""
+        ...
+
     async def get_cursor(self, name: str) -> str | None: ...
 
     async def set_cursor(self, name: str, value: str) -> None: ...
@@ -175,6 +180,11 @@ class SquareApi(Protocol):
     async def search_customers_updated_since(
         self, start_at: str, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    async def bulk_retrieve_customers(self, customer_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+        """Customers by id; None for an id Square answers NOT_FOUND (deleted). A merged-away id may come
+        back as its surviving customer (another id)."""
+        ...
 
     async def batch_retrieve_orders(self, order_ids: list[str]) -> dict[str, dict[str, Any]]: ...
 

@@ -81,3 +81,69 @@ async def reconcile_customers(
     await state.set_cursor(CURSOR, watermark)
     log.info("reconcile examined %d customers, enqueued %d", examined, len(enqueued))
     return ReconcileReport(since=since_text, examined=examined, enqueued_ids=tuple(enqueued), watermark=watermark)
+
+
+SWEEP_CURSOR = "reconcile:customers:sweep"
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """Customers the CRM holds as active that Square no longer has: their delete or merge never arrived."""
+
+    checked: int
+    deleted_ids: tuple[str, ...]
+    merged: tuple[tuple[str, str], ...]  # (merged-away id, survivor id)
+    wrapped: bool  # this pass reached the end of the ledger and starts over next time
+
+
+def missed_delete_command(customer_id: str, now: datetime) -> SyncCommand:
+    """Repair a delete that never arrived: the flow fetches the customer, finds it gone, deactivates."""
+    return synthetic_command(
+        event_id=f"reconcile-deleted-{customer_id}-{now.strftime('%Y%m%d%H%M')}",
+        event_type="customer.deleted",
+        kind="customer",
+        entity_id=customer_id,
+        received_at=now.isoformat(),
+    )
+
+
+def missed_merge_command(customer_id: str, survivor_id: str, now: datetime) -> SyncCommand:
+    """Repair a merge that never arrived, in the shape of Square's own customer.deleted for a merge."""
+    return synthetic_command(
+        event_id=f"reconcile-merged-{customer_id}-{survivor_id}",
+        event_type="customer.deleted",
+        kind="customer",
+        entity_id=customer_id,
+        received_at=now.isoformat(),
+        data_object={"event_context": {"merge": {"from_customer_ids": [customer_id], "to_customer_id": survivor_id}}},
+    )
+
+
+async def sweep_for_missed_deletes(
+    *, square: SquareApi, state: StateStore, queue: Queue, now: datetime, batch_size: int
+) -> SweepReport:
+    """Check the next `batch_size` linked customers against Square (BulkRetrieveCustomers, 100 a call) and
+    repair each one Square no longer has. A rolling cursor covers the whole ledger over successive runs."""
+    if batch_size <= 0:
+        return SweepReport(0, (), (), False)
+    after = await state.get_cursor(SWEEP_CURSOR) or None
+    rows, next_cursor = await state.ledger_page("customer", after, batch_size)
+    linked = [row.square_id for row in rows if row.status == "active" and row.dataverse_id]
+    found = await square.bulk_retrieve_customers(linked) if linked else {}
+    deleted, merged = [], []
+    for customer_id in linked:
+        if customer_id not in found:
+            continue  # Square did not answer for this id: no evidence either way
+        current = found[customer_id]
+        if current is None:
+            deleted.append(customer_id)
+            await queue.send(outbound(missed_delete_command(customer_id, now)))
+        elif str(current.get("id")) != customer_id:
+            merged.append((customer_id, str(current["id"])))
+            await queue.send(outbound(missed_merge_command(customer_id, str(current["id"]), now)))
+    await state.set_cursor(SWEEP_CURSOR, next_cursor or "")
+    if deleted or merged:
+        log.warning(
+            "reconcile sweep: %d deleted and %d merged in Square but active in the CRM", len(deleted), len(merged)
+        )
+    return SweepReport(len(linked), tuple(deleted), tuple(merged), next_cursor is None)

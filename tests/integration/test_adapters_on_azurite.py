@@ -122,6 +122,47 @@ def test_reconcile_repairs_changes_whose_webhooks_never_arrived(kit: StackKit, s
     assert customer["id"] not in asyncio.run(run_reconcile())  # repaired: the overlap is de-duplicated by the gate
 
 
+def test_a_delete_whose_webhook_never_arrived_is_found_and_repaired(kit: StackKit, stack: Stack) -> None:
+    from shared.pipeline.reconcile import sweep_for_missed_deletes
+    from tests.stackkit import wait_until
+
+    customer = kit.create(given_name="Vanishing", email_address="vanishing@example.com")
+    kit.converge({customer["id"]})
+    kit.delivery(paused=True)  # the customer.deleted webhook is lost
+    kit.delete(customer["id"])
+    env = stack.env
+
+    async def sweep() -> tuple[str, ...]:
+        async with httpx.AsyncClient() as http:
+            square = SquareClient(
+                base_url=env["SQUARE_BASE_URL"],
+                access_token=env["SQUARE_ACCESS_TOKEN"],
+                api_version="2025-08-20",
+                http=http,
+            )
+            found: list[str] = []
+            while True:  # a whole pass over the ledger, however many slices it takes
+                report = await sweep_for_missed_deletes(
+                    square=square,
+                    state=table_state_store(env["AzureWebJobsStorage"], "", "", "tillbridge"),
+                    queue=storage_queue(env["AzureWebJobsStorage"], env["SQUARE_EVENTS_QUEUE"]),
+                    now=SystemClock().now(),
+                    batch_size=500,
+                )
+                found += report.deleted_ids
+                if report.wrapped:
+                    return tuple(found)
+
+    assert customer["id"] in asyncio.run(sweep())
+
+    def deactivated() -> None:
+        rows = [c for c in kit.contacts() if c.get("tb_squarecustomerid") == customer["id"]]
+        assert len(rows) == 1 and rows[0]["statecode"] == 1
+
+    wait_until(deactivated, timeout=60)
+    assert customer["id"] not in asyncio.run(sweep())  # repaired: no longer active in the CRM
+
+
 def test_traces_keep_timeline_and_snapshots_until_they_expire(stack: Stack) -> None:
     from datetime import UTC, datetime
 
