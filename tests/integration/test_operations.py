@@ -112,6 +112,32 @@ def test_resolve_and_ignore_with_a_note(kit: StackKit, ops: OpsClient) -> None:
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_status"
 
 
+def test_an_ignored_failure_stays_ignored_on_replay_and_reopens_for_a_newer_version(
+    kit: StackKit, ops: OpsClient
+) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    customer = kit.create(given_name="Judged", email_address="judged at example")
+    kit.flush()
+    wait_until(lambda: _open_failure(ops, customer["id"]))
+    ops.post(f"failures/customers/{customer['id']}/resolve", {"status": "ignored", "note": "known bad"})
+    end = datetime.now(UTC) + timedelta(seconds=1)
+    attempts = _open_failure(ops, customer["id"])["attempts"]
+    ops.post("replay", {"from": start.isoformat(), "to": end.isoformat(), "flow": "customers"})
+    wait_until(lambda: _assert_attempts_above(ops, customer["id"], attempts))  # the replay failed again...
+    assert _open_failure(ops, customer["id"])["status"] == "ignored"  # ...and it stays judged
+    kit.update(customer["id"], email_address="still wrong at example")  # a newer version fails too
+    kit.flush()
+    wait_until(lambda: _assert_status(ops, customer["id"], "open"))
+
+
+def _assert_attempts_above(ops: OpsClient, record_id: str, attempts: int) -> None:
+    assert _open_failure(ops, record_id)["attempts"] > attempts
+
+
+def _assert_status(ops: OpsClient, record_id: str, status: str) -> None:
+    assert _open_failure(ops, record_id)["status"] == status
+
+
 def test_pause_keeps_messages_and_resume_delivers_them(kit: StackKit, ops: OpsClient) -> None:
     ops.post("flows/customers/pause", {"note": "maintenance"})
     time.sleep(6)  # the worker re-reads the pause flag every 5 s
