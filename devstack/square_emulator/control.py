@@ -18,6 +18,7 @@ from devstack.square_emulator.customers import EDITABLE
 from devstack.square_emulator.history import Span, generate_customers, generate_sales
 from devstack.square_emulator.keys import BOOK, COMMERCE, CURSORS, DELIVERER, EVENTS
 from devstack.square_emulator.responses import STATS, SquareFault, json_object
+from devstack.square_emulator.sales import Till
 
 EXTRA_CREATE_FIELDS = ("group_ids", "segment_ids")
 
@@ -126,6 +127,25 @@ async def history_customers(request: web.Request) -> web.Response:
     return web.json_response({"customers": [book.import_history(item) for item in items]})
 
 
+async def history_sales(request: web.Request) -> web.Response:
+    """Past sales (each a /_control/sales body plus `at`, and optionally `refund: {at, amount, reason}`), rung up
+    with backdated timestamps and no events."""
+    body = await request.json()
+    commerce = request.app[COMMERCE]
+    rung: list[dict[str, Any]] = []
+    for item in body if isinstance(body, list) else [body]:
+        if item.get("location_id") not in commerce.locations:
+            raise SquareFault(400, "NOT_FOUND", "location_id names no store", "location_id")
+        order, payment, _ = Till(commerce, at=item.get("at"), quiet=True).ring_up_sale(item)
+        answer: dict[str, Any] = {"order": order, "payment": payment}
+        wanted = item.get("refund")
+        if wanted and payment:
+            till = Till(commerce, at=wanted.get("at"), quiet=True)
+            answer["refund"], _ = till.refund(payment["id"], wanted.get("amount"), wanted.get("reason", "Returned"))
+        rung.append(answer)
+    return web.json_response(rung)
+
+
 def _span(body: dict[str, Any], now: Any) -> Span:
     start = parse(body.get("start")) or now - timedelta(days=365 * 3)
     end = parse(body.get("end")) or now - timedelta(days=1)
@@ -160,4 +180,5 @@ def add_routes(app: web.Application) -> None:
     router.add_route("*", "/_control/clock", control_clock)
     router.add_route("*", "/_control/cursors", control_cursors)
     router.add_post("/_control/history/customers", history_customers)
+    router.add_post("/_control/history/sales", history_sales)
     router.add_post("/_control/history/generate", history_generate)
