@@ -4,15 +4,19 @@ one-year default)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from shared.core.times import parse_time
 
+_CANONICAL = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
 
 def stamp(moment: datetime) -> str:
     """The canonical form every stored timestamp uses (millisecond precision, Z), so strings sort by time."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def parse(text: object) -> datetime | None:
@@ -22,6 +26,8 @@ def parse(text: object) -> datetime | None:
 
 def canonical(text: object) -> str | None:
     """A client's RFC 3339 value in the canonical stored form (comparable as a string), or None."""
+    if isinstance(text, str) and _CANONICAL.match(text):
+        return text
     moment = parse(text)
     return stamp(moment) if moment is not None else None
 

@@ -5,6 +5,7 @@ events carry only the id; catalog.version.updated carries no object ids at all (
 from __future__ import annotations
 
 import copy
+import functools
 import random
 import string
 import time
@@ -15,10 +16,13 @@ from typing import Any
 from devstack.square_emulator.clock import Clock
 from devstack.square_emulator.customers import MERCHANT_ID
 from devstack.square_emulator.events_api import EventLog
+from devstack.square_emulator.frozen import Frozen
 
 
+@functools.lru_cache(maxsize=200_000)
 def money(amount: int, currency: str) -> dict[str, Any]:
-    return {"amount": amount, "currency": currency}
+    """SPEC `Money`: amount in the smallest denomination, ISO 4217 currency."""
+    return Frozen(amount=amount, currency=currency)
 
 
 @dataclass
@@ -35,7 +39,8 @@ class Commerce:
     catalog_updated_at: str = ""
 
     def new_id(self, length: int, alphabet: str = string.ascii_uppercase + string.digits) -> str:
-        return "".join(self.rng.choices(alphabet, k=length))
+        size = len(alphabet)
+        return "".join([alphabet[b % size] for b in self.rng.randbytes(length)])
 
     def fire(self, event_type: str, data: dict[str, Any], location_id: str | None = None) -> dict[str, Any]:
         event: dict[str, Any] = {

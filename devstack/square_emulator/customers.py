@@ -12,6 +12,7 @@ from typing import Any
 
 from devstack.square_emulator.clock import Clock, canonical
 from devstack.square_emulator.events_api import EventLog
+from devstack.square_emulator.frozen import Frozen
 
 MERCHANT_ID = "TILLBRIDGEEMU"
 EDITABLE = (
@@ -29,11 +30,12 @@ EDITABLE = (
     "tax_ids",
 )
 _ALPHABET = string.ascii_uppercase + string.digits
+DEFAULT_PREFERENCES = Frozen(email_unsubscribed=False)
 
 
 def square_id(rng: random.Random) -> str:
     """Square-style ids: 26 upper-case letters and digits."""
-    return "".join(rng.choices(_ALPHABET, k=26))
+    return "".join([_ALPHABET[b % 36] for b in rng.randbytes(26)])
 
 
 @dataclass
@@ -85,7 +87,7 @@ class CustomerBook:
         now = self.clock.tick()
         customer: dict[str, Any] = {"id": square_id(self.rng), "created_at": now, "updated_at": now}
         customer.update({k: v for k, v in fields_.items() if k in EDITABLE and v is not None})
-        customer.setdefault("preferences", {"email_unsubscribed": False})
+        customer.setdefault("preferences", DEFAULT_PREFERENCES)
         customer["creation_source"] = source
         customer["version"] = 0
         self.customers[customer["id"]] = customer
@@ -93,15 +95,14 @@ class CustomerBook:
 
     def import_history(self, item: dict[str, Any]) -> dict[str, Any]:
         """A customer that existed before Tillbridge: given timestamps/version, no webhook, no event."""
-        now = self.clock.tick()
-        created = canonical(item.get("created_at")) or now
+        created = canonical(item.get("created_at")) or self.clock.tick()
         customer: dict[str, Any] = {
             "id": str(item.get("id") or square_id(self.rng)),
             "created_at": created,
             "updated_at": canonical(item.get("updated_at")) or created,
         }
         customer.update({k: v for k, v in item.items() if k in EDITABLE and v is not None})
-        customer.setdefault("preferences", {"email_unsubscribed": False})
+        customer.setdefault("preferences", DEFAULT_PREFERENCES)
         customer["creation_source"] = str(item.get("creation_source") or "DIRECTORY")
         customer["version"] = int(item.get("version") or 0)
         for name in ("group_ids", "segment_ids"):

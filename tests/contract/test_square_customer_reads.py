@@ -225,3 +225,31 @@ def test_error_body_auth_and_square_version(square: httpx.Client) -> None:
     assert refusal(malformed)[:2] == (400, "INVALID_SQUARE_VERSION_FORMAT")
     not_json = square.post(SEARCH, content=b"{not json", headers={"Content-Type": "application/json"})
     assert refusal(not_json)[:2] == (400, "EXPECTED_JSON_BODY")
+
+
+def test_creation_source_group_and_segment_filters(square: httpx.Client) -> None:
+    """SPEC CustomerFilter.creation_source (values + INCLUDE/EXCLUDE rule), group_ids / segment_ids (any, all,
+    none; "up to three segment IDs"); a filter the emulator does not implement is refused, never ignored."""
+    made = history(
+        square,
+        [
+            {"given_name": "G1", "group_ids": ["VIP", "NEWS"], "creation_source": "THIRD_PARTY"},
+            {"given_name": "G2", "group_ids": ["NEWS"], "segment_ids": ["S1"]},
+            {"given_name": "G3"},
+        ],
+    )
+
+    def ids(query_filter: dict[str, object]) -> list[str]:
+        body = square.post(SEARCH, json={"query": {"filter": query_filter, "sort": {"field": "CREATED_AT"}}}).json()
+        return [c["id"] for c in body.get("customers", [])]
+
+    g1, g2, g3 = (c["id"] for c in made)
+    assert ids({"creation_source": {"values": ["THIRD_PARTY"]}}) == [g1]
+    assert ids({"creation_source": {"values": ["THIRD_PARTY"], "rule": "EXCLUDE"}}) == [g2, g3]
+    assert ids({"group_ids": {"all": ["VIP", "NEWS"]}}) == [g1]
+    assert ids({"group_ids": {"any": ["VIP", "NEWS"], "none": ["VIP"]}}) == [g2]
+    assert ids({"segment_ids": {"any": ["S1"]}}) == [g2]
+    four = square.post(SEARCH, json={"query": {"filter": {"segment_ids": {"any": ["A", "B", "C", "D"]}}}})
+    assert refusal(four)[:2] == (400, "ARRAY_LENGTH_TOO_LONG")
+    custom = square.post(SEARCH, json={"query": {"filter": {"custom_attribute": {"filters": []}}}})
+    assert refusal(custom)[:2] == (400, "BAD_REQUEST")
