@@ -23,7 +23,7 @@ from devstack.square_emulator.customers import CustomerBook
 from devstack.square_emulator.delivery import Deliverer, DeliveryConfig
 from devstack.square_emulator.keys import BOOK, COMMERCE, CURSORS, DELIVERER, EVENTS
 from devstack.square_emulator.paging import CursorBook
-from devstack.square_emulator.responses import SQUARE_VERSION, STATS, TOKEN, square_edge
+from devstack.square_emulator.responses import FAULTS, SQUARE_VERSION, STATS, TOKEN, square_edge
 
 __all__ = ["SQUARE_VERSION", "create_app"]
 
@@ -45,6 +45,7 @@ def create_app(token: str, delivery: DeliveryConfig, seed: int = 7) -> web.Appli
     app[CURSORS] = CursorBook()
     app[DELIVERER] = Deliverer(delivery)
     app[STATS] = Counter()
+    app[FAULTS] = []
     app[TOKEN] = token
     for module in (
         customer_routes,

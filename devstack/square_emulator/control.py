@@ -17,7 +17,7 @@ from devstack.square_emulator.clock import parse
 from devstack.square_emulator.customers import EDITABLE
 from devstack.square_emulator.history import Span, generate_customers, generate_sales
 from devstack.square_emulator.keys import BOOK, COMMERCE, CURSORS, DELIVERER, EVENTS
-from devstack.square_emulator.responses import STATS, SquareFault, json_object
+from devstack.square_emulator.responses import FAULTS, STATS, Fault, SquareFault, json_object
 from devstack.square_emulator.sales import Till
 
 EXTRA_CREATE_FIELDS = ("group_ids", "segment_ids")
@@ -119,6 +119,18 @@ async def control_cursors(request: web.Request) -> web.Response:
     return web.json_response({"ttl_seconds": cursors.ttl_seconds})
 
 
+async def control_faults(request: web.Request) -> web.Response:
+    """Make the next matching /v2 requests fail: [{"status": 429, "count": 2, "method": "PUT",
+    "path_prefix": "/v2/customers"}]; DELETE clears them."""
+    faults = request.app[FAULTS]
+    if request.method == "DELETE":
+        faults.clear()
+    elif request.method == "POST":
+        body = await request.json()
+        faults.extend(Fault(**item) for item in (body if isinstance(body, list) else [body]))
+    return web.json_response([asdict(f) for f in faults if f.count > 0])
+
+
 async def history_customers(request: web.Request) -> web.Response:
     """Customers as they stood before Tillbridge: given timestamps and versions, no webhook, no event."""
     body = await request.json()
@@ -179,6 +191,7 @@ def add_routes(app: web.Application) -> None:
     router.add_route("*", "/_control/stats", control_stats)
     router.add_route("*", "/_control/clock", control_clock)
     router.add_route("*", "/_control/cursors", control_cursors)
+    router.add_route("*", "/_control/faults", control_faults)
     router.add_post("/_control/history/customers", history_customers)
     router.add_post("/_control/history/sales", history_sales)
     router.add_post("/_control/history/generate", history_generate)

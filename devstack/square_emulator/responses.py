@@ -6,6 +6,9 @@
 - `Square-Version: YYYY-MM-DD`: a malformed value is refused (`INVALID_SQUARE_VERSION_FORMAT`, SPEC `ErrorCode`);
   every response echoes the version used, the request's or the pinned default (reference/square.md §3).
 - Unknown /v2 routes answer Square's 404 `NOT_FOUND` body, not the framework's text page.
+- Injected faults (`/_control/faults`) answer before the handler runs, so nothing is applied: 429
+  `RATE_LIMITED` / `RATE_LIMIT_ERROR` (SPEC `ErrorCategory`; no Retry-After, Square documents none), 5xx
+  `API_ERROR`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -22,6 +26,23 @@ SQUARE_VERSION = "2025-08-20"
 STATS = web.AppKey("stats", Counter[str])
 TOKEN = web.AppKey("token", str)
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FAULT_CODES = {429: ("RATE_LIMITED", "RATE_LIMIT_ERROR"), 503: ("SERVICE_UNAVAILABLE", "API_ERROR")}
+
+
+@dataclass
+class Fault:
+    """The next `count` matching /v2 requests answer `status` instead of being served."""
+
+    status: int
+    count: int = 1
+    method: str | None = None
+    path_prefix: str = "/v2/"
+
+    def matches(self, request: web.Request) -> bool:
+        return self.count > 0 and request.path.startswith(self.path_prefix) and self.method in (None, request.method)
+
+
+FAULTS = web.AppKey("faults", list[Fault])
 
 
 class SquareFault(Exception):
@@ -96,6 +117,11 @@ async def _answer(request: web.Request, handler: Any) -> web.StreamResponse:
     if request.headers.get("Authorization") != f"Bearer {request.app[TOKEN]}":
         raise SquareFault(401, "UNAUTHORIZED", "This request could not be authorized.", None, "AUTHENTICATION_ERROR")
     _version_of(request)
+    for fault in request.app[FAULTS]:
+        if fault.matches(request):
+            fault.count -= 1
+            code, category = _FAULT_CODES.get(fault.status, ("INTERNAL_SERVER_ERROR", "API_ERROR"))
+            raise SquareFault(fault.status, code, "Injected by the emulator's /_control/faults.", None, category)
     try:
         response: web.StreamResponse = await handler(request)
     except web.HTTPNotFound as error:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from shared.adapters.square_http import SquareClient
-from shared.core.errors import ConcurrencyError, InvalidDataError
+from shared.core.errors import ConcurrencyError, InvalidDataError, ThrottledError, TransientError
 from shared.core.paging import paginate
 from tests.contract.conftest import SQUARE_TOKEN
 from tests.contract.square_helpers import Receiver, delivered, flush
@@ -175,3 +175,24 @@ def test_ids_are_one_path_segment(square: httpx.Client) -> None:
 
     sneaky, dots, real = _run(square, scenario)
     assert sneaky is None and dots is None and real is not None and real["id"] == payment["id"]
+
+
+def test_injected_rate_limits_and_outages_apply_nothing(square: httpx.Client) -> None:
+    """SPEC ErrorCategory RATE_LIMIT_ERROR (429 RATE_LIMITED) and 5xx: the client raises Throttled/Transient
+    errors to retry later, and Square applied nothing."""
+    customer = square.post("/_control/customers", json={"given_name": "Busy"}).json()
+    faults = [{"status": 429, "method": "PUT", "path_prefix": "/v2/customers"}, {"status": 503, "method": "PUT"}]
+    assert len(square.post("/_control/faults", json=faults).json()) == 2
+
+    async def attempt(client: SquareClient) -> Exception | None:
+        try:
+            await client.update_customer(customer["id"], {"note": "later"}, version=0)
+        except (ThrottledError, TransientError) as error:
+            return error
+        return None
+
+    assert isinstance(_run(square, attempt), ThrottledError)
+    second = _run(square, attempt)
+    assert isinstance(second, TransientError) and not isinstance(second, ThrottledError)
+    assert square.get(f"/v2/customers/{customer['id']}").json()["customer"]["version"] == 0
+    assert _run(square, attempt) is None and square.get("/_control/faults").json() == []
