@@ -8,7 +8,9 @@ carry data the CRM cannot take, and some match contacts that already exist in th
 from __future__ import annotations
 
 import asyncio
+import io
 import random
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 
 from devstack.crm_check import differences
+from devstack.progress import PhaseProgress
 from devstack.stack import Stack
 from shared.adapters.table_state import table_state_store
 
@@ -67,7 +70,8 @@ class ScenarioResult:
     unconverged: dict[str, str]
     expected_failures: set[str]
     latencies: list[float] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # from the last webhook delivered until the CRM matched Square
+    throughput: str = ""
 
     @property
     def ok(self) -> bool:
@@ -78,9 +82,10 @@ class ScenarioResult:
 def _person(rng: random.Random, index: int) -> dict[str, Any]:
     first, last = rng.choice(FIRST), rng.choice(LAST)
     city, state, postal = rng.choice(CITIES)
+    padded = index % 5 == 0  # as typed at a till: stray spaces the CRM must not keep
     return {
-        "given_name": first,
-        "family_name": last,
+        "given_name": f"  {first} " if padded else first,
+        "family_name": f"{last} " if padded else last,
         "email_address": f"{first}.{last}.{index}@Example.com",
         "phone_number": f"+1 (212) 555-{index:04d}" if index % 3 else f"212.555.{index:04d}",
         "address": {
@@ -214,7 +219,8 @@ class Observer:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
         self.converged_at: dict[str, float] = {}
-        self.problems: dict[str, str] = {}
+        self.excluded: set[str] = set()  # customers expected to fail (not counted as in step or not)
+        self.in_step = (0, 0)  # (customers whose contact matches Square, customers checked) at the last poll
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._square = httpx.Client(base_url=driver.square.base_url, timeout=30)
@@ -229,6 +235,7 @@ class Observer:
         contacts = self._dataverse.get("/_control/tables/contacts").json()
         now = time.monotonic()
         problems = differences(ids, square_state, contacts)
+        self.in_step = (len(ids) - len(problems), len(ids))
         for customer_id in ids - set(problems):
             if self.converged_at.get(customer_id, -1.0) < self.driver.changed_at.get(customer_id, 0.0):
                 self.converged_at[customer_id] = now
@@ -236,7 +243,7 @@ class Observer:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.poll(set(self.driver.changed_at))
+            self.poll(set(self.driver.changed_at) - self.excluded)
             self._stop.wait(0.1)
 
     def wait(self, ids: set[str], timeout: float) -> dict[str, str]:
@@ -319,11 +326,14 @@ def summary(result: ScenarioResult) -> str:
         f"p95 {percentile(result.latencies, 0.95):.2f} s over {len(result.latencies)} customers "
         "(CRM polled every 0.1 s while the scenario ran)",
     ]
+    if result.throughput:
+        lines.append(f"  Throughput: {result.throughput}")
     open_failures = [f for f in result.failures if f["status"] == "open"]
     lines.append(f"  Failures:  {len(open_failures)} open (expected {len(result.expected_failures)}):")
     for failure in sorted(open_failures, key=lambda f: (f["reason"], f["record_id"])):
         detail = f"field {failure['field']}" if failure["field"] else f"candidates {', '.join(failure['candidates'])}"
-        lines.append(f"    - {failure['record_id']}  {failure['reason']:<13} {detail}: {failure['message'][:90]}")
+        lines.append(f"    - {failure['record_id']}  {failure['reason']}  {detail}")
+        lines += textwrap.wrap(failure["message"], width=100, initial_indent=" " * 6, subsequent_indent=" " * 6)
     if result.unconverged:
         lines.append(
             f"  NOT CONVERGED: {len(result.unconverged)} customers, e.g. {list(result.unconverged.items())[:3]}"
@@ -335,9 +345,16 @@ def summary(result: ScenarioResult) -> str:
     return "\n".join(lines)
 
 
-def run_scenario(stack: Stack, plan: ScenarioPlan, timeout: float = 300) -> ScenarioResult:
+def run_scenario(
+    stack: Stack, plan: ScenarioPlan, timeout: float = 300, *, show_progress: bool = False
+) -> ScenarioResult:
     driver = Driver(stack)
     observer = Observer(driver).start()
-    ids, expected_failures = drive(driver, plan)
-    driver.square.post("/_control/flush", params={"timeout": str(timeout)}, timeout=httpx.Timeout(timeout + 10))
-    return observe(stack, observer, ids, expected_failures, timeout)
+    started = time.monotonic()
+    with PhaseProgress(stack, "customers", lambda: observer.in_step, out=None if show_progress else io.StringIO()) as p:
+        ids, expected_failures = drive(driver, plan)
+        observer.excluded = expected_failures
+        driver.square.post("/_control/flush", params={"timeout": str(timeout)}, timeout=httpx.Timeout(timeout + 10))
+        result = observe(stack, observer, ids, expected_failures, timeout)
+    result.throughput = p.throughput(time.monotonic() - started)
+    return result
