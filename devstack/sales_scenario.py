@@ -14,6 +14,7 @@ import httpx
 
 from devstack.commerce_check import catalog_from, commerce_differences
 from devstack.progress import PhaseProgress
+from devstack.scenario import labelled
 from devstack.stack import Stack
 
 WEST_TEAM = "33333333-3333-3333-3333-333333333333"
@@ -177,18 +178,25 @@ def run_sales(stack: Stack, plan: SalesPlan, timeout: float, *, show_progress: b
 
 def sales_summary(result: SalesResult) -> str:
     crm = result.crm
-    status = (
-        "OK — every sale, line, payment, refund, store, buyer link, contact total and case matches Square"
-        if not result.unconverged
-        else (f"NOT CONVERGED: {len(result.unconverged)} objects, e.g. {list(result.unconverged.items())[:3]}")
-    )
+    if result.unconverged:
+        examples = "; ".join(f"{oid}: {problem}" for oid, problem in list(result.unconverged.items())[:3])
+        status = f"NOT CONVERGED: {len(result.unconverged)} objects differ, e.g. {examples}"
+    else:
+        status = "OK — every sale, line, payment, refund, store, buyer link, contact total and case matches Square"
     return "\n".join(
         [
-            f"  Sales:     {result.orders} sales rung up in 3 stores (one unmapped, one in JPY), {result.refunds} refunds, one catalog change",
-            f"  CRM:       {crm.get('tb_transactions', 0)} transactions, {crm.get('tb_transactionlines', 0)} lines, "
-            f"{crm.get('tb_payments', 0)} payments, {crm.get('tb_refunds', 0)} refunds, {crm.get('incidents', 0)} cases, "
-            f"{crm.get('tb_locations', 0)} stores",
-            *([f"  Throughput: {result.throughput}"] if result.throughput else []),
-            f"  Result:    {status}",
+            *labelled(
+                "Sales:",
+                f"{result.orders} sales rung up in 3 stores (one unmapped, one in JPY), {result.refunds} refunds, "
+                "one catalog change",
+            ),
+            *labelled(
+                "CRM:",
+                f"{crm.get('tb_transactions', 0)} transactions, {crm.get('tb_transactionlines', 0)} lines, "
+                f"{crm.get('tb_payments', 0)} payments, {crm.get('tb_refunds', 0)} refunds, "
+                f"{crm.get('incidents', 0)} cases, {crm.get('tb_locations', 0)} stores",
+            ),
+            *(labelled("Throughput:", result.throughput) if result.throughput else []),
+            *labelled("Result:", f"{status} ({result.seconds:.1f} s after the last webhook was delivered)"),
         ]
     )

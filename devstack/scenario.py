@@ -312,35 +312,63 @@ def failure_line(open_failures: list[dict[str, Any]]) -> str:
     return f"Failures to review: {len(open_failures)} open ({reasons})"
 
 
+def labelled(label: str, text: str, width: int = 100) -> list[str]:
+    """`  Label:    text`, wrapped at `width` under the text (words, ids and URLs are never split)."""
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=f"  {label:<10} ",
+        subsequent_indent=" " * 13,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _failure_lines(failure: dict[str, Any]) -> list[str]:
+    detail = f"field {failure['field']}" if failure["field"] else f"candidates {', '.join(failure['candidates'])}"
+    head = f"- {failure['record_id']}  {failure['reason']}  {detail}"
+
+    def wrap(text: str, first: int) -> list[str]:
+        return textwrap.wrap(text, 100, initial_indent=" " * first, subsequent_indent=" " * 6, break_long_words=False)
+
+    return [*wrap(head, 4), *wrap(failure["message"], 6)]
+
+
 def summary(result: ScenarioResult) -> str:
     square, crm, delivery = result.square, result.crm, result.delivery
+    open_failures = [f for f in result.failures if f["status"] == "open"]
     lines = [
         "Tillbridge demo — Square customers → Dataverse contacts (local stack)",
-        f"  Square:    {square['live']} live customers, {square['deleted']} deleted, "
-        f"{square['merged_away']} merged away",
-        f"  Webhooks:  {delivery['delivered']} events delivered, {delivery['duplicates_sent']} duplicates sent, "
-        f"{delivery['attempts']} attempts",
-        f"  CRM:       {crm['active_linked']} active linked contacts, {crm['deactivated']} deactivated, "
-        f"{crm['merged']} merged, {crm['contacts']} contacts in all; {crm['requests']} Dataverse requests",
-        f"  Latency:   change in Square → visible in CRM: p50 {percentile(result.latencies, 0.5):.2f} s, "
-        f"p95 {percentile(result.latencies, 0.95):.2f} s over {len(result.latencies)} customers "
-        "(CRM polled every 0.1 s while the scenario ran)",
+        *labelled(
+            "Square:",
+            f"{square['live']} live customers, {square['deleted']} deleted, {square['merged_away']} merged away",
+        ),
+        *labelled(
+            "Webhooks:",
+            f"{delivery['delivered']} events delivered, {delivery['duplicates_sent']} duplicates sent, "
+            f"{delivery['attempts']} attempts",
+        ),
+        *labelled(
+            "CRM:",
+            f"{crm['active_linked']} active linked contacts, {crm['deactivated']} deactivated, {crm['merged']} "
+            f"merged, {crm['contacts']} contacts in all; {crm['requests']} Dataverse requests",
+        ),
+        *labelled(
+            "Latency:",
+            f"change in Square → visible in CRM: p50 {percentile(result.latencies, 0.5):.2f} s, "
+            f"p95 {percentile(result.latencies, 0.95):.2f} s over {len(result.latencies)} customers "
+            "(CRM polled every 0.1 s while the scenario ran)",
+        ),
+        *(labelled("Throughput:", result.throughput) if result.throughput else []),
+        *labelled("Failures:", f"{len(open_failures)} open (expected {len(result.expected_failures)}):"),
     ]
-    if result.throughput:
-        lines.append(f"  Throughput: {result.throughput}")
-    open_failures = [f for f in result.failures if f["status"] == "open"]
-    lines.append(f"  Failures:  {len(open_failures)} open (expected {len(result.expected_failures)}):")
     for failure in sorted(open_failures, key=lambda f: (f["reason"], f["record_id"])):
-        detail = f"field {failure['field']}" if failure["field"] else f"candidates {', '.join(failure['candidates'])}"
-        lines.append(f"    - {failure['record_id']}  {failure['reason']}  {detail}")
-        lines += textwrap.wrap(failure["message"], width=100, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        lines += _failure_lines(failure)
     if result.unconverged:
-        lines.append(
-            f"  NOT CONVERGED: {len(result.unconverged)} customers, e.g. {list(result.unconverged.items())[:3]}"
-        )
-    lines.append(
-        f"  Result:    {'OK — the CRM matches Square' if result.ok else 'FAILED'} (after {result.seconds:.1f} s)"
-    )
+        examples = "; ".join(f"{cid}: {problem}" for cid, problem in list(result.unconverged.items())[:3])
+        lines += labelled("NOT CONVERGED:", f"{len(result.unconverged)} customers, e.g. {examples}")
+    verdict = "OK — the CRM matches Square" if result.ok else "FAILED — the CRM does not match Square"
+    lines += labelled("Result:", f"{verdict} ({result.seconds:.1f} s after the last webhook was delivered)")
     lines.append(f"  {failure_line(open_failures)}")
     return "\n".join(lines)
 
