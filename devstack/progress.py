@@ -68,10 +68,11 @@ class PhaseProgress:
         in_step, checked = now.in_step
         queued = "?" if now.queued is None else now.queued
         failures = "?" if now.failures is None else now.failures
+        start = self.first or before
+        matched = f", {in_step}/{checked} in step" if checked else ""
         return (
-            f"  {self.label:<9} {elapsed:5.0f} s  webhooks {now.delivered - (self.first or before).delivered} delivered ({rate:.0f}/s) · queue {queued} · "
-            f"CRM {now.writes - (self.first or before).writes} writes, {in_step}/{checked} in step · "
-            f"{failures} failures open"
+            f"  {self.label:<9} {elapsed:5.0f} s  webhooks {now.delivered - start.delivered} delivered ({rate:.0f}/s)"
+            f" · queue {queued} · CRM {now.writes - start.writes} writes{matched} · {failures} failures open"
         )
 
     def _show(self, text: str) -> None:

@@ -176,6 +176,10 @@ def run_sales(stack: Stack, plan: SalesPlan, timeout: float, *, show_progress: b
     return result
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def sales_summary(result: SalesResult) -> str:
     crm = result.crm
     if result.unconverged:
@@ -194,7 +198,7 @@ def sales_summary(result: SalesResult) -> str:
                 "CRM:",
                 f"{crm.get('tb_transactions', 0)} transactions, {crm.get('tb_transactionlines', 0)} lines, "
                 f"{crm.get('tb_payments', 0)} payments, {crm.get('tb_refunds', 0)} refunds, "
-                f"{crm.get('incidents', 0)} cases, {crm.get('tb_locations', 0)} stores",
+                f"{_count(crm.get('incidents', 0), 'case')}, {crm.get('tb_locations', 0)} stores",
             ),
             *(labelled("Throughput:", result.throughput) if result.throughput else []),
             *labelled("Result:", f"{status} ({result.seconds:.1f} s after the last webhook was delivered)"),
