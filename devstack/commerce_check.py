@@ -11,7 +11,8 @@ a wrong exponent, a lost line) makes the demo and the tests fail.
   amounts from the order's total_*_money; name "Sale <receipt number>" of its payment; linked to its store
   and, when the sale has a buyer, to the buyer's contact (the customer's, or the guest's by email).
 - Line (key "<order id>.<line uid>", the scheme documented in shared/core/keys.py; Square ids are
-  alphanumeric so nothing is escaped): the line's own name (else the catalog item's), quantity, money,
+  alphanumeric so nothing is escaped): the line's own name (else the catalog item's, else the documented
+  placeholder "(unnamed item)"), quantity, money,
   and SKU / variation / category from Square's catalog; linked to its transaction.
 - Payment (key id): status, money (absent tip or refunded money → 0), card brand, last 4, receipt, order.
 - Refund (key id): status, amount, reason, payment and order ids.

@@ -14,6 +14,7 @@ REFUND_COUNTED = ("COMPLETED", "APPROVED", "PENDING")
 TRANSACTIONS, LINES = f"{PREFIX}_transactions", f"{PREFIX}_transactionlines"
 PAYMENTS, REFUNDS, STORES = f"{PREFIX}_payments", f"{PREFIX}_refunds", f"{PREFIX}_locations"
 CUSTOMER_KEY = f"{PREFIX}_squarecustomerid"
+UNNAMED_LINE = "(unnamed item)"  # the placeholder the README documents for a line Square gives no name
 
 
 def col(name: str) -> str:
@@ -90,7 +91,7 @@ def expected_lines(order: dict[str, Any], catalog: dict[str, CatalogLine]) -> di
         entry = catalog.get(line.get("catalog_object_id", ""), CatalogLine(None, None, None, None))
         name = line.get("name") or entry.item_name
         lines[f"{order['id']}.{line['uid']}"] = {
-            col("name"): name,
+            col("name"): name or UNNAMED_LINE,
             col("itemname"): name,
             col("quantity"): float(line["quantity"]),
             col("unitprice"): amount(line.get("base_price_money")),

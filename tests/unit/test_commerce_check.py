@@ -275,3 +275,15 @@ def test_a_guest_sale_links_the_one_contact_with_the_buyers_email_and_merges_are
     merged["orders"][0]["customer_id"] = "OLD1"
     merged["merged_into"] = {"OLD1": "CUST1"}
     assert _check(merged, CRM) == {}
+
+
+def test_a_line_square_gives_no_name_expects_the_documented_placeholder() -> None:
+    square = copy.deepcopy(SQUARE)
+    line = square["orders"][0]["line_items"][0]
+    del line["name"], line["catalog_object_id"], line["variation_name"]
+    crm = _crm_with("tb_transactionlines", tb_name="(unnamed item)", tb_itemname=None, tb_sku=None)
+    crm["tb_transactionlines"][0].update(tb_variationname=None, tb_categoryname=None, tb_catalogobjectid=None)
+    crm["contacts"][0]["tb_topcategories"] = None  # no catalog line: no category bought
+    assert _check(square, crm) == {}
+    crm["tb_transactionlines"][0]["tb_name"] = None
+    assert _check(square, crm) == {"ORDER1": "differs: line.tb_name"}
