@@ -117,6 +117,12 @@ def _raw_tail(request: web.Request) -> str:
     return request.rel_url.raw_path[len(API) :]
 
 
+def _base(request: web.Request) -> str:
+    """The service root as the client sees it (behind devstack/tls_proxy.py: https and the proxy's host)."""
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    return f"{scheme}://{request.headers.get('X-Forwarded-Host', request.host)}{API}"
+
+
 def _user(em: Emulator, request: web.Request) -> AppUser | None:
     header = request.headers.get("Authorization", "")
     return em.users.get(header[len("Bearer ") :]) if header.startswith("Bearer ") else None
@@ -164,7 +170,7 @@ async def _handle(em: Emulator, handlers: Handlers, request: web.Request, tail: 
         dict(request.query),
         dict(request.headers),
         await request.read(),
-        f"{request.scheme}://{request.host}{API}",
+        _base(request),
     )
     if call.tail == "$batch" and call.method == "POST":
         response = batch_response(handlers, call)
