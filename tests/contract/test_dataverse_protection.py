@@ -52,7 +52,7 @@ def test_each_application_user_has_its_own_budget(dataverse: httpx.Client) -> No
     assert [dataverse.get(API + "WhoAmI").status_code for _ in range(3)] == [200, 200, 429]
     second = httpx.get(f"{dataverse.base_url}{API}WhoAmI", headers=other)
     assert second.status_code == 200
-    assert second.json()["UserId"] != dataverse.get("/_control/users").json()[0]["user_id"]
+    assert second.json()["UserId"] != dataverse.get("/_control/users").json()[0]["systemuserid"]
     stats = dataverse.get("/_control/stats").json()
     assert (stats["user app1 throttled"], stats["user second throttled"]) == (1, 0)
     assert httpx.get(f"{dataverse.base_url}{API}WhoAmI", headers={"Authorization": "Bearer nope"}).status_code == 401
