@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start sho
     from shared.config.file import TillbridgeConfig
     from shared.core.ports import Queue
     from shared.flows.context import FlowContext
+    from shared.flows.segments import SegmentReport
     from shared.monitoring.tracing import TraceStore
     from shared.ops.api import Reply
     from shared.ops.service import OpsService, QueueStats
@@ -273,6 +274,18 @@ async def reconcile() -> tuple[ReconcileReport, SweepReport]:
     )
     METRICS.increment("reconcile_missing_in_square", float(len(swept.deleted_ids) + len(swept.merged)))
     return changed, swept
+
+
+async def segments() -> SegmentReport:
+    """Segment lists in step with the aggregates that changed, and the inactivity rules; nothing while the
+    configuration file is invalid."""
+    from shared.flows.segments import SegmentReport, run_segments
+
+    parts = backend()
+    if parts.config is None:
+        log.error("segments: not run, the configuration file %s is invalid", parts.config_status.file)
+        return SegmentReport(run_at=CLOCK.now().isoformat(), skipped="invalid configuration file")
+    return await run_segments(parts.flow_context, parts.traces)
 
 
 async def ops(method: str, path: str, query: dict[str, str], body: bytes) -> Reply:
