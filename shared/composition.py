@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.config.settings import (
     IngressSettings,
@@ -205,8 +205,21 @@ class Backend:
     def ops(self) -> OpsService:
         from shared.ops.service import OpsService
 
+        previewer = None
+        if self.config is not None:
+            from shared.flows.preview import preview
+
+            async def previewer(kind: str, square_id: str) -> dict[str, Any]:
+                return await preview(self.flow_context, kind, square_id)
+
         return OpsService(
-            self.state, self.traces, self.queue, CLOCK, self.queue_stats, config_status=self.config_status
+            self.state,
+            self.traces,
+            self.queue,
+            CLOCK,
+            self.queue_stats,
+            config_status=self.config_status,
+            previewer=previewer,
         )
 
 

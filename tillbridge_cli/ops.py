@@ -86,6 +86,15 @@ def status(args: argparse.Namespace) -> int:
             str(flow["open_failures"]),
         )
     out.print(table)
+    configuration = health.get("configuration") or {}
+    if configuration and not configuration.get("valid"):
+        out.print(f"[bold red]configuration file {configuration['file']} is invalid — nothing is processed:[/bold red]")
+        for problem in configuration.get("problems", []):
+            out.print(f"  {problem}")
+    segments = health.get("segments") or {}
+    if segments.get("sizes"):
+        sizes = ", ".join(f"{name} {size}" for name, size in segments["sizes"].items())
+        out.print(f"segments (last run {segments.get('run_at') or 'never'}): {sizes}")
     return 0
 
 

@@ -57,6 +57,12 @@ def guest_key_of(email: str) -> str:
 async def resolve_buyer(ctx: FlowContext, customer_id: str | None, buyer_email: str | None) -> Buyer | None:
     """The one buyer resolver of every commerce flow: a Square customer's contact (merges followed; a
     customer still on its way to the CRM makes the caller wait), else a guest's contact by email."""
+    buyer = await _resolve(ctx, customer_id, buyer_email)
+    tracing.step("buyer", contact=buyer.bind if buyer else None, aggregates=buyer.stats_id if buyer else None)
+    return buyer
+
+
+async def _resolve(ctx: FlowContext, customer_id: str | None, buyer_email: str | None) -> Buyer | None:
     if customer_id:
         contact_id, survivor_id = await _linked_contact(ctx, customer_id)
         return Buyer(f"/{CONTACTS}({contact_id})", survivor_id) if contact_id else None

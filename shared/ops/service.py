@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -71,6 +72,7 @@ class OpsService:
     clock: Clock
     stats: QueueStats | None = None
     config_status: ConfigStatus | None = None  # the configuration file: valid or every problem
+    previewer: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None  # dry run of one Square object
 
     async def health(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -104,6 +106,7 @@ class OpsService:
             "queue": depth,
             "dead_lettered_failures": dead_lettered,
             "last_reconcile": await self.state.get_cursor(CURSOR),
+            "segments": await self.segments(),
             "flows": flows,
         }
 
@@ -198,6 +201,20 @@ class OpsService:
             await self.queue.send(outbound(command.model_copy(update={"message_id": message_id, "attempt": 1})))
             replayed.append(command.event_id)
         return {"replayed": len(replayed), "event_ids": replayed}
+
+    async def preview(self, kind: str, square_id: str) -> dict[str, Any]:
+        """What the configuration would do with this Square object, fetched now; nothing is written."""
+        if self.previewer is None:
+            raise OpsError(503, "preview_unavailable", "the configuration file is invalid; fix it to preview")
+        try:
+            return await self.previewer(kind, square_id)
+        except ValueError as error:
+            raise OpsError(400, "bad_kind", str(error)) from error
+
+    async def segments(self) -> dict[str, Any]:
+        """Each segment's size and the last run of the segments timer."""
+        last = await self.state.get_cursor("segments")
+        return json.loads(last) if last else {"run_at": None, "sizes": {}}
 
     async def flows(self) -> list[dict[str, Any]]:
         return [asdict(await self.state.get_flow(flow)) for flow in FLOWS]
