@@ -1,4 +1,5 @@
-"""`make demo`: start the local stack, run the customer scenario, print what reached the CRM, exit."""
+"""`make demo`: start the local stack, run the customer scenario, the store day and its follow-up (leads,
+opportunities, tasks, marketing lists), print what reached the CRM against the expectations, exit."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from devstack.sales_scenario import STACK_ENV, SalesPlan, drive_sales, prepare, sales_summary, wait_for_sales
+from devstack.followup_scenario import STACK_ENV, drive_followup, followup_summary, wait_for_followup
+from devstack.sales_scenario import SalesPlan, drive_sales, prepare, sales_summary, wait_for_sales
 from devstack.scenario import ScenarioPlan, run_scenario, summary
 from devstack.stack import PROJECT_DIR, Stack, StackOptions
 
@@ -41,11 +43,16 @@ def main() -> int:
             sales = drive_sales(square, live, SalesPlan(sales=args.sales))
             square.post("/_control/flush", params={"timeout": str(args.timeout)}, timeout=args.timeout + 10)
             sales = wait_for_sales(square, dataverse, sales, args.timeout)
+            print("Follow-up: rules and segments from devstack/followup.yaml on a few more sales and a refund")
+            expected = drive_followup(square, dataverse)
+            square.post("/_control/flush", params={"timeout": str(args.timeout)}, timeout=args.timeout + 10)
+            followup = wait_for_followup(dataverse, expected, args.timeout)
     print(summary(result))
     print(sales_summary(sales))
+    print(followup_summary(followup))
     print("  Console:   run `make serve`, then open the printed /api/console/ address and enter the printed key;")
     print("             or in a terminal: TILLBRIDGE_URL=… TILLBRIDGE_FUNCTION_KEY=… tillbridge failures list")
-    return 0 if result.ok and not sales.unconverged else 1
+    return 0 if result.ok and not sales.unconverged and not followup.differences else 1
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ def sale_facts(
         subject_id=subject[0],
         contact_bind=subject[1],
         buyer_email=(payment.get("buyer_email_address") or "").strip() or None,
+        guest=not ((order or {}).get("customer_id") or payment.get("customer_id")),
         location_id=payment.get("location_id"),
         owner_bind=owner,
         order_id=(order or {}).get("id") or payment.get("order_id"),

@@ -74,7 +74,10 @@ def membership_operations(
     for segment_id, contact_ids in adds.items():
         for start in range(0, len(contact_ids), MAX_BATCH):
             members = [{"@odata.type": CONTACT_TYPE, "contactid": c} for c in contact_ids[start : start + MAX_BATCH]]
-            body = {"List": {"listid": lists[segment_id]}, "Members": members}
+            body = {
+                "List": {"@odata.type": "Microsoft.Dynamics.CRM.list", "listid": lists[segment_id]},
+                "Members": members,
+            }
             operations.append(BatchOperation("POST", "AddListMembersList", body))
     for segment_id, contact_ids in removes.items():
         path = f"lists({lists[segment_id]})/Microsoft.Dynamics.CRM.RemoveMemberList"

@@ -51,6 +51,8 @@ def check_condition(condition: Condition, facts: Facts) -> tuple[bool, str]:
                 else ("a contact" if facts.contact_bind else "no email")
             )
             return _flag(name, value, actual, said)
+        if name == "guest":
+            return _flag(name, value, facts.guest, "bought as a guest" if facts.guest else "a Square customer")
         return _flag(
             name, value, facts.contact_bind is not None, "a contact" if facts.contact_bind else "not a contact"
         )

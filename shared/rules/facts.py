@@ -19,6 +19,7 @@ class Facts:
     subject_id: str  # whom the aggregates belong to: Square customer id, or a guest key
     contact_bind: str | None = None  # "/contacts(<guid>)" when the buyer is a CRM contact
     buyer_email: str | None = None
+    guest: bool = False  # the sale had no Square customer attached
     location_id: str | None = None
     owner_bind: str | None = None  # the store's owner (location map), else the default owner
     order_id: str | None = None
@@ -42,10 +43,16 @@ class Facts:
         return None if self.last_visit is None else max(0, (self.at - self.last_visit).days)
 
     def visits_within(self, days: int | None) -> int:
+        """Visits in the last `days` days. For a sale the window ends at the newest visit known, so the
+        answer does not depend on the order the sales were processed in (a later sale may be counted first);
+        for the timer it ends now, so old visits age out."""
         if days is None:
             return self.visits
-        since = self.at - timedelta(days=days)
-        return sum(1 for moment in self.visit_times if since < moment <= self.at)
+        end = self.at
+        if self.event in ("sale", "refund") and self.last_visit is not None:
+            end = max(end, self.last_visit)
+        since = end - timedelta(days=days)
+        return sum(1 for moment in self.visit_times if since < moment <= end)
 
     def template_values(self, rule_id: str) -> dict[str, Any]:
         """The values templates and computed.<name> mapping sources read (config FACT_FIELDS)."""

@@ -277,3 +277,20 @@ def test_order_total_by_the_currency_exponent() -> None:
     condition = Condition("order_total", _cmp("gte", "1000"))
     yen = facts(order_total=Decimal(1500), currency="JPY")  # ¥1,500 (exponent 0), not ¥15
     assert check(Group("all", (condition,)), yen)[0]
+
+
+def test_guest_means_no_square_customer_whether_or_not_the_crm_knows_the_email() -> None:
+    guest = Group("all", (Condition("guest", True),))
+    assert check(guest, facts(guest=True, contact_bind=CONTACT))[1] == "✓ guest: bought as a guest"
+    assert not check(guest, facts(guest=False, contact_bind=CONTACT))[0]
+
+
+def test_third_visit_is_found_whatever_order_the_sales_are_processed_in(tmp_path: Path) -> None:
+    ctx, dv, _, square = context(tmp_path)
+    days = ("2026-11-01", "2026-11-10", "2026-11-20")
+    for index, day in enumerate(days):
+        square.orders[f"V{index}"] = order(f"V{index}", updated=f"{day}T09:00:00.000Z")
+    for index in (2, 0, 1):  # the newest sale is processed first, the middle one last
+        pay(ctx, f"PV{index}", f"V{index}", updated=f"{days[index]}T09:00:01.000Z")
+    found = [path for batch in dv.batches for path, _ in rule_ops(batch) if "third-visit" in path]
+    assert found == ["tasks(tb_rulekey='third-visit.C1.2026-11')"]

@@ -64,7 +64,7 @@ def test_contacts_enter_lists_with_one_add_per_list_in_one_batch(tmp_path: Path)
             "POST",
             "AddListMembersList",
             {
-                "List": {"listid": lists["regulars"]},
+                "List": {"@odata.type": "Microsoft.Dynamics.CRM.list", "listid": lists["regulars"]},
                 "Members": [{"@odata.type": "Microsoft.Dynamics.CRM.contact", "contactid": CONTACT_ID}],
             },
         ),
@@ -72,7 +72,7 @@ def test_contacts_enter_lists_with_one_add_per_list_in_one_batch(tmp_path: Path)
             "POST",
             "AddListMembersList",
             {
-                "List": {"listid": lists["big-spenders"]},
+                "List": {"@odata.type": "Microsoft.Dynamics.CRM.list", "listid": lists["big-spenders"]},
                 "Members": [{"@odata.type": "Microsoft.Dynamics.CRM.contact", "contactid": CONTACT_ID}],
             },
         ),
