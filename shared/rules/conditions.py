@@ -38,24 +38,22 @@ def _names(name: str, wanted: tuple[str, ...], actual: tuple[str, ...]) -> tuple
     return False, f"{name}: none of {', '.join(wanted)} (has {', '.join(actual) or 'none'})"
 
 
+def _flag_condition(name: str, value: bool, facts: Facts) -> tuple[bool, str]:
+    if name == "first_purchase":
+        return _flag(name, value, facts.visits == 1, f"visit {facts.visits}")
+    if name == "guest_without_contact":
+        actual = facts.contact_bind is None and bool(facts.buyer_email)
+        said = "a guest with an email and no contact" if actual else ("a contact" if facts.contact_bind else "no email")
+        return _flag(name, value, actual, said)
+    if name == "guest":
+        return _flag(name, value, facts.guest, "bought as a guest" if facts.guest else "a Square customer")
+    return _flag(name, value, facts.contact_bind is not None, "a contact" if facts.contact_bind else "not a contact")
+
+
 def check_condition(condition: Condition, facts: Facts) -> tuple[bool, str]:
     name, value = condition.name, condition.value
     if isinstance(value, bool):
-        if name == "first_purchase":
-            return _flag(name, value, facts.visits == 1, f"visit {facts.visits}")
-        if name == "guest_without_contact":
-            actual = facts.contact_bind is None and bool(facts.buyer_email)
-            said = (
-                "a guest with an email and no contact"
-                if actual
-                else ("a contact" if facts.contact_bind else "no email")
-            )
-            return _flag(name, value, actual, said)
-        if name == "guest":
-            return _flag(name, value, facts.guest, "bought as a guest" if facts.guest else "a Square customer")
-        return _flag(
-            name, value, facts.contact_bind is not None, "a contact" if facts.contact_bind else "not a contact"
-        )
+        return _flag_condition(name, value, facts)
     if isinstance(value, Comparison):
         if name == "order_total":
             return _money(name, value, facts.order_total, facts.currency)
