@@ -72,6 +72,9 @@ def _contact_of(dataverse: httpx.Client, square_id: str, timeout: float = 60) ->
 
 def drive_followup(square: httpx.Client, dataverse: httpx.Client) -> FollowupExpectation:
     """Ring up the day and state what the rules and segments must make of it."""
+    # the team that owns the West store's records exists before the store does (else its row is refused)
+    if not any(t["teamid"] == WEST_TEAM for t in dataverse.get("/_control/tables/teams").json()):
+        dataverse.post("/_control/tables/teams", json=[{"teamid": WEST_TEAM, "name": "West"}]).raise_for_status()
     for store_id, name in ((WEST, "Follow West"), (EAST, "Follow East")):
         square.post("/_control/locations", json={"id": store_id, "name": name, "currency": "USD"}).raise_for_status()
     items = square.post(
@@ -84,8 +87,6 @@ def drive_followup(square: httpx.Client, dataverse: httpx.Client) -> FollowupExp
     ada = _customer(square, "Ada", "ada.followup@example.com")
     bo = _customer(square, "Bo", "bo.followup@example.com")
     ada_contact, bo_contact = _contact_of(dataverse, ada), _contact_of(dataverse, bo)
-    if not any(t["teamid"] == WEST_TEAM for t in dataverse.get("/_control/tables/teams").json()):
-        dataverse.post("/_control/tables/teams", json=[{"teamid": WEST_TEAM, "name": "West"}]).raise_for_status()
 
     def sale(store: str, lines: list[tuple[str, int]], **buyer: Any) -> dict[str, Any]:
         body = {"location_id": store, "lines": [{"variation_id": v, "quantity": q} for v, q in lines], **buyer}
