@@ -6,7 +6,7 @@ VENV_INFRA := .venv-infra
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: demo test serve host azurite setup setup-infra lint typecheck unit contract integration e2e bench bench-sales bench-followup clean
+.PHONY: demo test serve serve-demo host azurite setup setup-infra lint typecheck unit contract integration e2e bench bench-sales bench-followup clean
 
 demo: setup            ## run the customer scenario on the local stack and print what reached the CRM
 	$(PY) -m devstack.demo
@@ -18,8 +18,11 @@ test: setup setup-infra  ## every test: tracked files, lint, types, unit, contra
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -p no:cacheprovider
 
-serve: setup           ## start Azurite, both emulators and the host, and keep them serving
+serve: setup           ## start Azurite, both emulators and the host, and keep them serving (empty)
 	$(PY) -m devstack.serve_stack
+
+serve-demo: setup      ## the same, with the demo's customers and store day loaded (console, CLI, timelines)
+	$(PY) -m devstack.serve_stack --demo
 
 host: setup            ## the local function host alone, on 127.0.0.1:7071, with local.settings.json
 	$(PY) -m devstack.host --port 7071

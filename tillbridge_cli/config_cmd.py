@@ -10,9 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
-from tillbridge_cli.ops import client, out
+from tillbridge_cli.ops import client, console, print_json, print_rows
 
 
 def _environment(args: argparse.Namespace) -> dict[str, str]:
@@ -34,38 +32,35 @@ def check(args: argparse.Namespace) -> int:
     config, status = load_for_app(env, prefix=prefix, legacy_owners=owners)
     problems = [*status.problems, *owner_problems]
     if problems:
-        out.print(f"[bold red]{status.file}: {len(problems)} problem(s)[/bold red]")
-        for problem in problems:
-            out.print(f"  {problem}")
+        lines = [f"{status.file}: {len(problems)} problem(s)", *(f"  {p}" for p in problems)]
+        console().print("\n".join(lines), soft_wrap=True, markup=False)
         return 1
     assert config is not None
     columns = sum(len(m.fields) for m in config.mappings.values())
     off = [name for name, enabled in config.flows.items() if not enabled]
-    out.print(
-        f"[bold green]{status.file} is valid[/bold green]: {columns} mapped columns, {len(config.rules)} rule(s), "
-        f"{len(config.segments)} segment(s); flows off: {', '.join(off) or 'none'}"
+    console().print(
+        f"{status.file} is valid: {columns} mapped columns, {len(config.rules)} rule(s), "
+        f"{len(config.segments)} segment(s); flows off: {', '.join(off) or 'none'}",
+        soft_wrap=True,
+        markup=False,
     )
     return 0
 
 
 def _print_preview(result: dict[str, Any]) -> None:
-    out.print(
-        f"[bold]{result['kind']} {result['square_id']}[/bold] with {result['configuration']}: "
-        f"{result['outcome'] or result['error']}  (nothing was written)"
+    console().print(
+        f"{result['kind']} {result['square_id']} with {result['configuration']}: "
+        f"{result['outcome'] or result['error']}  (nothing was written)\n"
+        f"matched contact: {result['matched_contact'] or 'none'}",
+        soft_wrap=True,
+        markup=False,
     )
-    out.print(f"matched contact: {result['matched_contact'] or 'none'}")
-    writes = Table("method", "path", "body", title="Dataverse writes it would send")
-    for write in result["writes"]:
-        writes.add_row(write["method"], write["path"], json.dumps(write["body"], default=str))
-    out.print(writes)
-    rules = Table("rule", "matched", "outcome", "why", title="Rules")
-    for rule in result["rules"]:
-        rules.add_row(rule["rule"], "yes" if rule["matched"] else "no", rule["status"], rule["why"])
-    out.print(rules)
-    segments = Table("segment", "member", "move", "why", title="Segments")
-    for segment in result["segments"]:
-        segments.add_row(segment["segment"], "yes" if segment["member"] else "no", segment["move"], segment["why"])
-    out.print(segments)
+    writes = [[w["method"], w["path"], json.dumps(w["body"], default=str)] for w in result["writes"]]
+    print_rows(("method", "path", "body"), writes, title="Dataverse writes it would send")
+    rules = [[r["rule"], "yes" if r["matched"] else "no", r["status"], r["why"]] for r in result["rules"]]
+    print_rows(("rule", "matched", "outcome", "why"), rules, title="Rules")
+    segments = [[s["segment"], "yes" if s["member"] else "no", s["move"], s["why"]] for s in result["segments"]]
+    print_rows(("segment", "member", "move", "why"), segments, title="Segments")
 
 
 def preview(args: argparse.Namespace) -> int:
@@ -83,7 +78,7 @@ def preview(args: argparse.Namespace) -> int:
             raise ConfigurationError(list(backend.config_status.problems))
         result = asyncio.run(run_preview(backend.flow_context, args.kind, args.square_id))
     if args.json:
-        print(json.dumps(result, indent=2, default=str))
+        print_json(json.loads(json.dumps(result, default=str)))
     else:
         _print_preview(result)
     return 0 if not result.get("error") else 1
@@ -91,17 +86,13 @@ def preview(args: argparse.Namespace) -> int:
 
 def segments(args: argparse.Namespace) -> int:
     summary = client().call("GET", "segments")
-    table = Table(
-        "segment", "members", "entered", "left", title=f"Segments (last run {summary.get('run_at') or 'never'})"
+    rows = [
+        [name, str(size), str(summary.get("entered", {}).get(name, 0)), str(summary.get("left", {}).get(name, 0))]
+        for name, size in summary.get("sizes", {}).items()
+    ]
+    print_rows(
+        ("segment", "members", "entered", "left"), rows, title=f"Segments (last run {summary.get('run_at') or 'never'})"
     )
-    for segment_id, size in summary.get("sizes", {}).items():
-        table.add_row(
-            segment_id,
-            str(size),
-            str(summary.get("entered", {}).get(segment_id, 0)),
-            str(summary.get("left", {}).get(segment_id, 0)),
-        )
-    out.print(table)
     return 0
 
 
