@@ -19,6 +19,7 @@ KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
 BINDING_DEFAULTS: dict[str, str] = {
     "SQUARE_EVENTS_QUEUE": "square-events",
     "RECONCILE_SCHEDULE": "0 */15 * * * *",
+    "SEGMENTS_SCHEDULE": "0 5 * * * *",  # hourly: segment membership and inactivity rules
 }
 DataverseAuth = Literal["managed_identity", "client_secret", "static_token"]
 QueueBackend = Literal["servicebus", "storagequeue"]

@@ -92,7 +92,9 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
     )
     if decision is not Decision.APPLY:
         return Outcome.STALE if decision is Decision.STALE else Outcome.DUPLICATE
-    plan = cm.map_customer(customer, columns=ctx.columns, phone_region=ctx.phone_region)
+    plan = cm.map_customer(
+        customer, columns=ctx.columns, phone_region=ctx.phone_region, mapping=ctx.configuration.contact_mapping
+    )
     tracing.step("mapped", columns=len(plan.payload))
     tracing.snapshot("mapped_payload", plan.payload)
     tracing.step("validated")

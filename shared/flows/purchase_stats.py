@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 REMEMBERED_IDS = 400
+REMEMBERED_VISITS = 100  # visit times kept for "n visits within d days" (rules and segments)
+REMEMBERED_KEYS = 200  # follow-up rule keys already acted on
 
 
 @dataclass
@@ -24,6 +26,12 @@ class PurchaseStats:
     categories: dict[str, int] = field(default_factory=dict)
     last_purchase: str | None = None
     counted: list[str] = field(default_factory=list)  # recent payment and refund ids already counted
+    visit_times: list[str] = field(default_factory=list)  # recent purchase times (ISO), oldest first
+    stores: dict[str, int] = field(default_factory=dict)  # Square location id → visits
+    fired: list[str] = field(default_factory=list)  # follow-up rule keys already acted on
+    contact_id: str | None = None  # the CRM contact (segments add it to marketing lists)
+    segments: list[str] = field(default_factory=list)  # the segments it is a member of
+    due_at: str | None = None  # when the segments timer should look at it next (None: never)
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -33,6 +41,12 @@ class PurchaseStats:
             "categories": self.categories,
             "last_purchase": self.last_purchase,
             "counted": self.counted,
+            "visit_times": self.visit_times,
+            "stores": self.stores,
+            "fired": self.fired,
+            "contact_id": self.contact_id,
+            "segments": self.segments,
+            "due_at": self.due_at,
         }
 
     @classmethod
@@ -45,6 +59,12 @@ class PurchaseStats:
             dict(document.get("categories", {})),
             document.get("last_purchase"),
             list(document.get("counted", [])),
+            list(document.get("visit_times", [])),
+            dict(document.get("stores", {})),
+            list(document.get("fired", [])),
+            document.get("contact_id"),
+            list(document.get("segments", [])),
+            document.get("due_at"),
         )
 
     def _remember(self, identifier: str) -> bool:
@@ -53,8 +73,20 @@ class PurchaseStats:
         self.counted = [*self.counted, identifier][-REMEMBERED_IDS:]
         return True
 
+    def remember_fired(self, key: str) -> None:
+        if key not in self.fired:
+            self.fired = [*self.fired, key][-REMEMBERED_KEYS:]
 
-def add_payment(stats: PurchaseStats, payment_id: str, total: Decimal, *, at: str, categories: list[str]) -> bool:
+
+def add_payment(
+    stats: PurchaseStats,
+    payment_id: str,
+    total: Decimal,
+    *,
+    at: str,
+    categories: list[str],
+    location_id: str | None = None,
+) -> bool:
     """True when this payment was not counted before."""
     if not stats._remember(f"p:{payment_id}"):
         return False
@@ -64,6 +96,10 @@ def add_payment(stats: PurchaseStats, payment_id: str, total: Decimal, *, at: st
         stats.categories[name] = stats.categories.get(name, 0) + 1
     if stats.last_purchase is None or at > stats.last_purchase:
         stats.last_purchase = at
+    if at:
+        stats.visit_times = sorted([*stats.visit_times, at])[-REMEMBERED_VISITS:]
+    if location_id:
+        stats.stores[location_id] = stats.stores.get(location_id, 0) + 1
     return True
 
 

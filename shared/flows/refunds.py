@@ -15,6 +15,7 @@ from shared.core.ports import BatchOperation, LedgerRow
 from shared.flows import commerce_mapping as cmap
 from shared.flows.commerce_support import STATS_DOC, Buyer, owner_for, sale_buyer
 from shared.flows.context import FlowContext, Outcome
+from shared.flows.followup import refund_followup
 from shared.flows.purchase_stats import PurchaseStats, add_refund, contact_fields
 from shared.flows.sales import _apply, _gate, _order_or_retry, _Plan, source_object, tables
 from shared.pipeline.ledger import Stamp
@@ -44,7 +45,7 @@ async def sync_refund(command: SyncCommand, ctx: FlowContext) -> Outcome:
     order = await _order_or_retry(ctx, order_id) if order_id else {}
     buyer = await sale_buyer(ctx, order, await _guest_payment(ctx, order, refund))
     owner = await owner_for(ctx, refund.get("location_id"))
-    body = cmap.refund_payload(t, refund)
+    body = cmap.refund_payload(t, refund, ctx.configuration)
     if order_id:
         body[f"{t.nav('TransactionId')}@odata.bind"] = "/" + t.key("Transaction", "SquareOrderId", order_id)
     if buyer is not None:
@@ -66,6 +67,7 @@ async def sync_refund(command: SyncCommand, ctx: FlowContext) -> Outcome:
                 BatchOperation("PATCH", buyer.bind.lstrip("/"), contact_fields(stats, t.col), {"If-Match": "*"})
             )
             plan.stats = (buyer.stats_id, stats, etag)
+            refund_followup(ctx, plan, refund=refund, buyer=buyer, owner=owner)
     threshold = ctx.sales.refund_case_threshold
     if threshold is not None and buyer is not None and value[0] >= Decimal(str(threshold)):
         plan.operations.append(_case(refund, buyer, owner, value))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.config.file import ConfigStatus
 from shared.core.models import SyncCommand
 from shared.core.ports import Clock, FailureRecord, FlowStatus, Queue, StateStore
 from shared.core.times import parse_time
@@ -69,6 +71,8 @@ class OpsService:
     queue: Queue
     clock: Clock
     stats: QueueStats | None = None
+    config_status: ConfigStatus | None = None  # the configuration file: valid or every problem
+    previewer: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None  # dry run of one Square object
 
     async def health(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -91,12 +95,18 @@ class OpsService:
             except Exception as error:  # the rest of the health page is still worth showing
                 depth["error"] = f"{type(error).__name__}: {str(error)[:200]}"
         dead_lettered = sum(1 for f in failures if f.reason_code == "dead_lettered" and f.status == "open")
+        config_ok = self.config_status is None or self.config_status.valid
+        overall = "ok" if config_ok else "invalid_configuration"
+        if config_ok and (depth.get("dead_letter") or dead_lettered):
+            overall = "degraded"
         return {
-            "status": "degraded" if depth.get("dead_letter") or dead_lettered else "ok",
+            "status": overall,
+            "configuration": self.config_status.to_document() if self.config_status else None,
             "checked_at": now.isoformat(),
             "queue": depth,
             "dead_lettered_failures": dead_lettered,
             "last_reconcile": await self.state.get_cursor(CURSOR),
+            "segments": await self.segments(),
             "flows": flows,
         }
 
@@ -191,6 +201,20 @@ class OpsService:
             await self.queue.send(outbound(command.model_copy(update={"message_id": message_id, "attempt": 1})))
             replayed.append(command.event_id)
         return {"replayed": len(replayed), "event_ids": replayed}
+
+    async def preview(self, kind: str, square_id: str) -> dict[str, Any]:
+        """What the configuration would do with this Square object, fetched now; nothing is written."""
+        if self.previewer is None:
+            raise OpsError(503, "preview_unavailable", "the configuration file is invalid; fix it to preview")
+        try:
+            return await self.previewer(kind, square_id)
+        except ValueError as error:
+            raise OpsError(400, "bad_kind", str(error)) from error
+
+    async def segments(self) -> dict[str, Any]:
+        """Each segment's size and the last run of the segments timer."""
+        last = await self.state.get_cursor("segments")
+        return json.loads(last) if last else {"run_at": None, "sizes": {}}
 
     async def flows(self) -> list[dict[str, Any]]:
         return [asdict(await self.state.get_flow(flow)) for flow in FLOWS]
