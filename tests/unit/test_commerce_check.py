@@ -271,6 +271,10 @@ def test_a_guest_sale_links_the_one_contact_with_the_buyers_email_and_merges_are
     crm["contacts"].append({"contactid": "c-guest", "statecode": 0, "emailaddress1": "guest1@example.com"})
     crm["tb_transactions"][0]["_tb_contactid_value"] = "c-guest"
     assert _check(guest, crm) == {}
+    # a large refund of the guest's sale opens a case for the guest's contact
+    assert _check(guest, crm, threshold=2) == {"case for PAY1_REFUND1": "expected 1 case(s), found 0"}
+    guest_case = {"description": "Square refund PAY1_REFUND1 for payment PAY1", "_customerid_value": "c-guest"}
+    assert _check(guest, crm | {"incidents": [guest_case]}, threshold=2) == {}
     merged = copy.deepcopy(SQUARE)
     merged["orders"][0]["customer_id"] = "OLD1"
     merged["merged_into"] = {"OLD1": "CUST1"}
