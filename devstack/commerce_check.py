@@ -20,7 +20,8 @@ a wrong exponent, a lost line) makes the demo and the tests fail.
   owner, business unit and territory as the caller's expected owner map says (transactions from the store
   carry the same owner). Payments and refunds are linked to their sale's transaction.
 - A Square customer's contact (merges followed): visits = its completed payments, lifetime value = their
-  totals minus its completed refunds (in the currencies' units, added up), last purchase = the latest
+  totals minus its completed refunds in the currency of its earliest payment (amounts in other currencies
+  are never added in), lifetime currency = that ISO code, last purchase = the latest
   payment's created_at, top categories = up to three of the categories its sales hold most often.
 - A case (incident) per refund of at least the threshold whose sale has a buyer in the CRM (a customer's
   contact, or a guest's found by the payment's email).

@@ -102,7 +102,13 @@ async def _guest_stats(ctx: FlowContext, plan: _Plan, payment: dict[str, Any], c
     total = to_decimal(payment.get("total_money")) or (Decimal(0), "")
     at = str(payment.get("created_at", ""))
     if not add_payment(
-        stats, payment["id"], total[0], at=at, categories=categories, location_id=payment.get("location_id")
+        stats,
+        payment["id"],
+        total[0],
+        currency=total[1],
+        at=at,
+        categories=categories,
+        location_id=payment.get("location_id"),
     ):
         return None
     plan.stats = (key, stats, etag)

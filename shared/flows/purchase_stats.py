@@ -1,6 +1,10 @@
 """Per-contact purchase aggregates, maintained incrementally and idempotently: a payment or a refund
 counts once, by id, however often its event is replayed (pure; stored by the sales flow).
 
+Money is kept per currency and never added across currencies (no exchange rates here): the contact's
+lifetime value is the total in its *home currency* — the currency of its earliest purchase, which does
+not depend on the order events arrive in — written beside the value as an ISO code.
+
 The ids already counted travel in the same document as the totals, so counting and remembering are one
 ETag-guarded write. Only the most recent ids are kept (a replay older than that window is outside
 Square's retry horizon and the reconcile lag by orders of magnitude).
@@ -19,9 +23,15 @@ REMEMBERED_KEYS = 200  # follow-up rule keys already acted on
 
 
 @dataclass
-class PurchaseStats:
+class CurrencyTotals:
     paid: Decimal = Decimal(0)
     refunded: Decimal = Decimal(0)
+    first_purchase: str = ""  # the earliest purchase in this currency ("" while only refunds are known)
+
+
+@dataclass
+class PurchaseStats:
+    money: dict[str, CurrencyTotals] = field(default_factory=dict)  # ISO currency → totals
     visits: int = 0
     categories: dict[str, int] = field(default_factory=dict)
     last_purchase: str | None = None
@@ -33,10 +43,29 @@ class PurchaseStats:
     segments: list[str] = field(default_factory=list)  # the segments it is a member of
     due_at: str | None = None  # when the segments timer should look at it next (None: never)
 
+    @property
+    def currency(self) -> str | None:
+        """The home currency: the one of the earliest purchase (refund-only currencies come last)."""
+        dated = sorted((t.first_purchase or "~", code) for code, t in self.money.items())
+        return dated[0][1] or None if dated else None
+
+    @property
+    def paid(self) -> Decimal:
+        return self.money[self.currency or ""].paid if self.money else Decimal(0)
+
+    @property
+    def refunded(self) -> Decimal:
+        return self.money[self.currency or ""].refunded if self.money else Decimal(0)
+
+    def totals(self, currency: str) -> CurrencyTotals:
+        return self.money.setdefault(currency.upper(), CurrencyTotals())
+
     def to_document(self) -> dict[str, Any]:
         return {
-            "paid": str(self.paid),
-            "refunded": str(self.refunded),
+            "money": {
+                code: {"paid": str(t.paid), "refunded": str(t.refunded), "first": t.first_purchase}
+                for code, t in self.money.items()
+            },
             "visits": self.visits,
             "categories": self.categories,
             "last_purchase": self.last_purchase,
@@ -52,9 +81,14 @@ class PurchaseStats:
     @classmethod
     def from_document(cls, document: dict[str, Any] | None) -> PurchaseStats:
         document = document or {}
+        money = {
+            code: CurrencyTotals(Decimal(t.get("paid", "0")), Decimal(t.get("refunded", "0")), t.get("first", ""))
+            for code, t in (document.get("money") or {}).items()
+        }
+        if not money and ("paid" in document or "refunded" in document):  # written before money was per currency
+            money[""] = CurrencyTotals(Decimal(document.get("paid", "0")), Decimal(document.get("refunded", "0")))
         return cls(
-            Decimal(document.get("paid", "0")),
-            Decimal(document.get("refunded", "0")),
+            money,
             int(document.get("visits", 0)),
             dict(document.get("categories", {})),
             document.get("last_purchase"),
@@ -83,6 +117,7 @@ def add_payment(
     payment_id: str,
     total: Decimal,
     *,
+    currency: str,
     at: str,
     categories: list[str],
     location_id: str | None = None,
@@ -90,7 +125,10 @@ def add_payment(
     """True when this payment was not counted before."""
     if not stats._remember(f"p:{payment_id}"):
         return False
-    stats.paid += total
+    totals = stats.totals(currency)
+    totals.paid += total
+    if at and (not totals.first_purchase or at < totals.first_purchase):
+        totals.first_purchase = at
     stats.visits += 1
     for name in categories:
         stats.categories[name] = stats.categories.get(name, 0) + 1
@@ -103,10 +141,10 @@ def add_payment(
     return True
 
 
-def add_refund(stats: PurchaseStats, refund_id: str, value: Decimal) -> bool:
+def add_refund(stats: PurchaseStats, refund_id: str, value: Decimal, *, currency: str) -> bool:
     if not stats._remember(f"r:{refund_id}"):
         return False
-    stats.refunded += value
+    stats.totals(currency).refunded += value
     return True
 
 
@@ -115,6 +153,7 @@ def contact_fields(stats: PurchaseStats, col: Any) -> dict[str, Any]:
     return {
         col("LastPurchaseOn"): stats.last_purchase,
         col("LifetimeValue"): float(stats.paid - stats.refunded),
+        col("LifetimeCurrency"): stats.currency,
         col("VisitCount"): stats.visits,
         col("TopCategories"): ", ".join(top) or None,
     }

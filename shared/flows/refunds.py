@@ -62,7 +62,7 @@ async def sync_refund(command: SyncCommand, ctx: FlowContext) -> Outcome:
     if buyer is not None and refund.get("status") == "COMPLETED":
         document, etag = await ctx.state.get_doc(STATS_DOC, buyer.stats_id)
         stats = PurchaseStats.from_document(document)
-        if add_refund(stats, refund["id"], value[0]):
+        if add_refund(stats, refund["id"], value[0], currency=value[1]):
             plan.operations.append(
                 BatchOperation("PATCH", buyer.bind.lstrip("/"), contact_fields(stats, t.col), {"If-Match": "*"})
             )

@@ -144,7 +144,9 @@ async def _buyer_aggregates(
     total = to_decimal(payment.get("total_money")) or (Decimal(0), "")
     at = str(payment.get("created_at", ""))
     location = payment.get("location_id")
-    if not add_payment(stats, payment["id"], total[0], at=at, categories=categories, location_id=location):
+    if not add_payment(
+        stats, payment["id"], total[0], currency=total[1], at=at, categories=categories, location_id=location
+    ):
         return
     stats.contact_id = buyer.bind.removeprefix(f"/{CONTACTS}(").rstrip(")")
     contact = buyer.bind.lstrip("/")

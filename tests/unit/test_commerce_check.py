@@ -194,6 +194,7 @@ CRM: dict[str, list[dict[str, Any]]] = {
             "tb_squarecustomerid": "CUST1",
             "tb_visitcount": 1,
             "tb_lifetimevalue": 8.77,
+            "tb_lifetimecurrency": "USD",
             "tb_lastpurchaseon": "2026-05-01T10:00:01.000Z",
             "tb_topcategories": "Drinks",
         }
@@ -251,6 +252,9 @@ def test_state_refunds_links_owner_and_stores_are_checked() -> None:
 def test_buyer_aggregates_and_cases() -> None:
     assert _check(SQUARE, _crm_with("contacts", tb_lifetimevalue=11.77)) == {
         "contact of CUST1": "differs: tb_lifetimevalue"
+    }
+    assert _check(SQUARE, _crm_with("contacts", tb_lifetimecurrency=None)) == {
+        "contact of CUST1": "differs: tb_lifetimecurrency"
     }
     assert _check(SQUARE, _crm_with("contacts", tb_topcategories=None)) == {
         "contact of CUST1": "differs: tb_topcategories"
