@@ -7,13 +7,44 @@ Shapes: square/connect-api-specification api.json (RetrieveCustomer, SearchCusto
 
 from __future__ import annotations
 
+import string
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from shared.adapters.dataverse_http import exchange_record, retry_after_seconds
 from shared.core.errors import TerminalError, ThrottledError, TransientError
+from shared.core.models import MAX_SQUARE_ID_LENGTH
 from shared.monitoring import tracing
+
+# RFC 3986 `pchar` without percent-encoding: everything a Square id is made of (ids are alphanumeric, some
+# with "_", "-" or ":"), and nothing that could end, climb out of or re-route a path segment (/ \ ? # % ..)
+_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.~!$&'()*+,;=:@")
+
+
+def segment(square_id: str) -> str:
+    """A Square id as one URL path segment (percent-encoded), or TerminalError("invalid_id") for a value no
+    Square id could be: retrying cannot make it one, and it must never address another object."""
+    if (
+        not square_id
+        or square_id in (".", "..")
+        or len(square_id) > MAX_SQUARE_ID_LENGTH
+        or not _ID_CHARACTERS.issuperset(square_id)
+    ):
+        raise TerminalError(f"{square_id[:80]!r} cannot be a Square id", reason_code="invalid_id")
+    return quote(square_id, safe="")
+
+
+def named_object(response: httpx.Response, name: str) -> dict[str, Any]:
+    """The object a 200 answer holds under `name`; a 200 without it is Square's mistake, not a passing one."""
+    try:
+        found = response.json()[name]
+    except (ValueError, KeyError, TypeError):
+        found = None
+    if not isinstance(found, dict):
+        raise TerminalError(f"Square {response.status_code} without a {name!r} object", reason_code="square_unexpected")
+    return found
 
 
 def classify(response: httpx.Response) -> Exception:
@@ -21,7 +52,7 @@ def classify(response: httpx.Response) -> Exception:
     try:
         errors = response.json().get("errors", [])
         code = str(errors[0].get("code", "")) if errors else ""
-    except ValueError:
+    except (ValueError, AttributeError, TypeError, IndexError, KeyError):  # no Square error body: the status decides
         code = ""
     text = f"Square {response.status_code} {code}".strip()
     if response.status_code == 429 or code == "RATE_LIMITED":
@@ -44,18 +75,20 @@ class SquareClient:
     async def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
         try:
             response = await self._http.request(method, self._base + path, json=body, headers=self._headers)
+        except httpx.InvalidURL as error:  # not a passing trouble: the same URL is refused every time
+            raise TerminalError(f"Square URL refused: {error}", reason_code="invalid_id") from error
         except httpx.TransportError as error:
             raise TransientError(f"Square unreachable: {type(error).__name__}") from error
         tracing.exchange(exchange_record("square", method, path, body, response))
         return response
 
     async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
-        response = await self._request("GET", f"/v2/customers/{customer_id}")
+        response = await self._request("GET", f"/v2/customers/{segment(customer_id)}")
         if response.status_code == 404:
             return None
         if response.status_code != 200:
             raise classify(response)
-        return dict(response.json()["customer"])
+        return named_object(response, "customer")
 
     async def search_customers_updated_since(
         self, start_at: str, cursor: str | None = None
@@ -75,10 +108,10 @@ class SquareClient:
             return None
         if response.status_code != 200:
             raise classify(response)
-        return dict(response.json()[name])
+        return named_object(response, name)
 
     async def retrieve_order(self, order_id: str) -> dict[str, Any] | None:
-        return await self._get_object(f"/v2/orders/{order_id}", "order")
+        return await self._get_object(f"/v2/orders/{segment(order_id)}", "order")
 
     async def batch_retrieve_orders(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Orders by id (≤ 100 per call); ids Square does not know are simply absent."""
@@ -93,13 +126,13 @@ class SquareClient:
         return found
 
     async def get_payment(self, payment_id: str) -> dict[str, Any] | None:
-        return await self._get_object(f"/v2/payments/{payment_id}", "payment")
+        return await self._get_object(f"/v2/payments/{segment(payment_id)}", "payment")
 
     async def get_refund(self, refund_id: str) -> dict[str, Any] | None:
-        return await self._get_object(f"/v2/refunds/{refund_id}", "refund")
+        return await self._get_object(f"/v2/refunds/{segment(refund_id)}", "refund")
 
     async def retrieve_location(self, location_id: str) -> dict[str, Any] | None:
-        return await self._get_object(f"/v2/locations/{location_id}", "location")
+        return await self._get_object(f"/v2/locations/{segment(location_id)}", "location")
 
     async def search_catalog_changed_since(
         self, begin_time: str | None, cursor: str | None = None
