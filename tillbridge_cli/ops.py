@@ -6,6 +6,7 @@ import argparse
 import os
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from rich.console import Console
@@ -13,6 +14,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 out = Console(highlight=False)
+
+
+def record_path(flow: str, record_id: str) -> str:
+    """`flow/record_id` with each percent-encoded as one segment (an id may hold "/", "?", "%" …)."""
+    return f"{quote(flow, safe='')}/{quote(record_id, safe='')}"
 
 
 class AdminApiError(Exception):
@@ -109,7 +115,7 @@ def failures_list(args: argparse.Namespace) -> int:
 
 
 def failures_show(args: argparse.Namespace) -> int:
-    record = client().call("GET", f"records/{args.flow}/{args.record_id}")
+    record = client().call("GET", f"records/{record_path(args.flow, args.record_id)}")
     failure = record.get("failure") or {}
     out.print(
         f"[bold]{args.flow}/{args.record_id}[/bold]  "
@@ -132,7 +138,7 @@ def failures_retry(args: argparse.Namespace) -> int:
     if not args.all:
         if not (args.flow and args.record_id):
             raise AdminApiError("give FLOW RECORD_ID, or --all with filters")
-        result = api.call("POST", f"failures/{args.flow}/{args.record_id}/retry")
+        result = api.call("POST", f"failures/{record_path(args.flow, args.record_id)}/retry")
         out.print(f"retry queued as {result['retry_event_id']}")
         return 0
     targets = list(api.failures(_filters(args), args.limit))
@@ -140,7 +146,7 @@ def failures_retry(args: argparse.Namespace) -> int:
     with Progress(*columns, console=out, transient=False) as progress:
         task = progress.add_task("retry", total=len(targets))
         for failure in targets:
-            api.call("POST", f"failures/{failure['flow']}/{failure['record_id']}/retry")
+            api.call("POST", f"failures/{record_path(failure['flow'], failure['record_id'])}/retry")
             progress.advance(task)
     out.print(f"{len(targets)} failure(s) re-enqueued with a fresh fetch from Square")
     return 0
@@ -148,7 +154,8 @@ def failures_retry(args: argparse.Namespace) -> int:
 
 def failures_resolve(args: argparse.Namespace) -> int:
     status_ = "ignored" if args.ignore else "resolved"
-    client().call("POST", f"failures/{args.flow}/{args.record_id}/resolve", body={"status": status_, "note": args.note})
+    path = f"failures/{record_path(args.flow, args.record_id)}/resolve"
+    client().call("POST", path, body={"status": status_, "note": args.note})
     out.print(f"{args.flow}/{args.record_id} marked {status_}")
     return 0
 
@@ -160,7 +167,7 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def flows_set(args: argparse.Namespace) -> int:
-    result = client().call("POST", f"flows/{args.flow}/{args.action}", body={"note": args.note})
+    result = client().call("POST", f"flows/{quote(args.flow, safe='')}/{args.action}", body={"note": args.note})
     out.print(f"{result['flow']} {'paused' if result['paused'] else 'running'}")
     return 0
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from devstack.host.http import http_routes, make_handler
+from devstack.host.http import http_routes, key_accepted, make_handler
 from devstack.host.loader import load_app, resolve
 from devstack.host.queues import QueueOptions, QueuePoller
 from devstack.host.timers import TimerRunner
@@ -63,6 +63,7 @@ class LocalHost:
         self.pollers: list[QueuePoller] = []
         self.timers: list[TimerRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._function_key = ""
 
     async def start(self) -> int:
         load_environment(self.project_dir)
@@ -75,6 +76,7 @@ class LocalHost:
             log.warning(
                 "LOCAL_FUNCTION_KEY was not set: this run's function key is in the environment of the host only"
             )
+        self._function_key = function_key
         app.router.add_route("*", "/api/{tail:.*}", make_handler(http_routes(enabled), invoke, function_key))
         app.router.add_get("/admin/host/status", self._status)
         self._runner, bound = await start_site(app, self.host, self.port)
@@ -104,6 +106,9 @@ class LocalHost:
                 log.warning("trigger %s of %s is not supported locally", trigger.type, function.get_function_name())
 
     async def _status(self, request: web.Request) -> web.Response:
+        """Core Tools guards /admin/* with the master key; the local host's one key stands in for it."""
+        if not key_accepted(request, self._function_key):
+            return web.Response(status=401)
         return web.json_response(
             {
                 "state": "Running",
