@@ -377,3 +377,44 @@ def test_ids_that_collided_get_their_own_rows_on_azurite(fuzz_stack: Stack) -> N
         assert await state.get_cursor("reconcile:customers") == "a"
 
     asyncio.run(scenario())
+
+
+def test_the_console_opens_and_resolves_failures_whatever_their_id(fuzz_stack: Stack) -> None:
+    """Real headless Chromium (as test_console_ui.py): the console percent-encodes ids and lists every flow."""
+    import shutil
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.integration.test_console_ui import CHROMIUM_FLAGS
+
+    hostile = ["../customers/CONSOLE1", "RT O'BAD ID?#1", "CONSOLE%2F2"]
+    seed_failures(fuzz_stack, "customers", hostile)
+    seed_failures(fuzz_stack, "queue", ["malformed-777"])
+    executable = shutil.which("chromium")
+    assert executable, "Debian's chromium is needed (.ci/run installs it: apt-get install chromium)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
+        page = browser.new_page()
+        page.goto(f"{fuzz_stack.urls['host']}/api/console/")
+        page.fill("#key", fuzz_stack.env["LOCAL_FUNCTION_KEY"])
+        page.keyboard.press("Enter")
+        expect(page.locator("#filters select[name=flow] option[value=queue]")).to_have_count(1)
+        for flow, record_id in [*(("customers", i) for i in hostile), ("queue", "malformed-777")]:
+            page.select_option("#filters select[name=flow]", flow)
+            page.select_option("#filters select[name=status]", "open")
+            page.locator("#filters button[type=submit]").click()
+            page.get_by_role("button", name=f"Open {flow} record {record_id}", exact=True).click()
+            expect(page.locator("#record-title")).to_have_text(f"Record {flow}/{record_id}")
+            expect(page.locator("#record-facts")).to_contain_text("invalid_key")
+            page.get_by_role("button", name="Mark resolved", exact=True).click()
+            expect(page.locator("#message")).to_have_text("Marked resolved")
+        browser.close()
+    with admin(fuzz_stack) as ops:
+        states = {
+            (f["flow"], f["record_id"]): f["status"]
+            for f in ops.get("failures", params={"status": "any", "page_size": "500"}).json()["items"]
+        }
+    assert (
+        all(states[("customers", i)] == "resolved" for i in hostile)
+        and states[("queue", "malformed-777")] == "resolved"
+    )
