@@ -59,6 +59,7 @@ class StormPlan:
     throttles: int = 40  # injected 429 (Retry-After 1 s)
     server_errors: int = 20  # injected 503
     converge_timeout: float = 240.0
+    flush_timeout: float = 300.0  # for Square's deliveries to drain (each waits for the host's acknowledgement)
     lost_delete_timeout: float = 60.0  # reconcile runs every 10 s
     seed: int = 9
 
@@ -122,12 +123,12 @@ class _Sink(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def webhooks_lost(square: httpx.Client) -> Iterator[None]:
+def webhooks_lost(square: httpx.Client, flush_timeout: float) -> Iterator[None]:
     """While inside, Square's deliveries are acknowledged by a sink and never reach the host."""
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     target = square.get("/_control/delivery").json()["config"]["target_url"]
-    _flush(square)
+    _flush(square, flush_timeout)
     square.post("/_control/delivery", json={"target_url": f"http://127.0.0.1:{sink.server_port}/"})
     try:
         yield
@@ -137,7 +138,7 @@ def webhooks_lost(square: httpx.Client) -> Iterator[None]:
         sink.shutdown()
 
 
-def _flush(square: httpx.Client, timeout: float = 300) -> None:
+def _flush(square: httpx.Client, timeout: float) -> None:
     response = square.post("/_control/flush", params={"timeout": str(timeout)}, timeout=timeout + 10)
     assert response.json()["idle"], "webhook delivery did not finish"
 
@@ -171,7 +172,7 @@ def _kill_and_restart(stack: Stack) -> None:
 
 
 def run_storm(stack: Stack, plan: StormPlan, log: Any = print) -> StormReport:
-    rng, report = random.Random(plan.seed), StormReport()
+    rng, report, began = random.Random(plan.seed), StormReport(), time.monotonic()
     with stack.client("square", timeout=120) as square, stack.client("dataverse") as dataverse:
         square.post(
             "/_control/delivery",
@@ -207,9 +208,10 @@ def run_storm(stack: Stack, plan: StormPlan, log: Any = print) -> StormReport:
                 square.patch(f"/_control/customers/{customer_id}", json=_person(index, versions[customer_id], rng))
             else:
                 square.delete(f"/_control/customers/{customer_id}")
-        report.lost_webhooks = _lose_one_of_each(square, rng, report, versions)
-        log(f"  lost on purpose: {report.lost_webhooks}")
-        _flush(square)
+        log(f"  changes made in {time.monotonic() - began:.0f} s; waiting for Square's deliveries to drain")
+        report.lost_webhooks = _lose_one_of_each(square, rng, report, versions, plan.flush_timeout)
+        log(f"  lost on purpose: {report.lost_webhooks} ({time.monotonic() - began:.0f} s)")
+        _flush(square, plan.flush_timeout)
         report.delivery = square.get("/_control/delivery").json()["stats"]
     return report
 
@@ -232,13 +234,13 @@ def converge(stack: Stack, customer_ids: list[str], timeout: float) -> tuple[dic
 
 
 def _lose_one_of_each(
-    square: httpx.Client, rng: random.Random, report: StormReport, versions: dict[str, int]
+    square: httpx.Client, rng: random.Random, report: StormReport, versions: dict[str, int], flush_timeout: float
 ) -> dict[str, str]:
     ids = set(report.customer_ids)
     live = [c["id"] for c in square.get("/_control/customers").json()["customers"] if c["id"] in ids]
     updated, deleted = rng.sample(live, 2)
     index = report.customer_ids.index(updated)
-    with webhooks_lost(square):
+    with webhooks_lost(square, flush_timeout):
         created = square.post("/_control/customers", json=_person(len(report.customer_ids), 0, rng)).json()
         versions[updated] = versions.get(updated, 0) + 1
         square.patch(f"/_control/customers/{updated}", json=_person(index, versions[updated], rng))
@@ -266,6 +268,7 @@ def main() -> None:
         throttles=args.throttles,
         server_errors=args.server_errors,
         converge_timeout=args.timeout,
+        flush_timeout=args.timeout,
         seed=args.seed,
     )
     began = time.monotonic()

@@ -68,7 +68,9 @@ class LocalHost:
     async def start(self) -> int:
         load_environment(self.project_dir)
         functions = load_app(self.project_dir).get_functions()  # once: a second call raises in azure-functions
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        # the Functions host hands a function the body as sent: no decompression (a gzip header on a plain
+        # body must reach the webhook as bytes, not fail in the HTTP server)
+        app = web.Application(client_max_size=16 * 1024 * 1024, handler_args={"auto_decompress": False})
         enabled = [f for f in functions if not is_disabled(str(f.get_function_name()))]
         function_key = os.environ.get("LOCAL_FUNCTION_KEY", "")
         if not function_key:

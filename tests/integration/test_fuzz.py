@@ -121,6 +121,7 @@ SIGNATURES = st.sampled_from(
 CONTENT_TYPES = st.sampled_from(
     ["application/json", "text/plain", "application/x-www-form-urlencoded", None, b"\xe9/\xe9; charset=\xff"]
 )
+ENCODINGS = st.sampled_from([None, None, "gzip", "deflate", "br", "identity", "x-unknown"])
 
 
 def signature_headers(stack: Stack, body: bytes, mode: str) -> list[tuple[str, str | bytes]]:
@@ -159,11 +160,13 @@ def test_the_webhook_answers_every_request_clearly_and_queues_only_signed_events
     accepted: Counter[str] = Counter()
 
     @FUZZ
-    @given(body=bodies, mode=SIGNATURES, content_type=CONTENT_TYPES)
-    def attack(body: bytes, mode: str, content_type: str | bytes | None) -> None:
+    @given(body=bodies, mode=SIGNATURES, content_type=CONTENT_TYPES, encoding=ENCODINGS)
+    def attack(body: bytes, mode: str, content_type: str | bytes | None, encoding: str | None) -> None:
         headers = signature_headers(fuzz_stack, body, mode)
         if content_type:
             headers.append(("Content-Type", content_type))
+        if encoding:
+            headers.append(("Content-Encoding", encoding))
         response = host.post("/api/square/webhooks", content=body, headers=headers)
         document = assert_clear_answer(response)
         assert "status" in document or "error" in document
@@ -328,9 +331,19 @@ def test_the_admin_api_answers_every_request_clearly(fuzz_stack: Stack) -> None:
                 max_size=3,
             ),
             body=admin_bodies,
+            headers=st.sampled_from(
+                [{}, {"Content-Encoding": "gzip"}, {"Content-Encoding": "deflate"}, {"Content-Type": "text/plain"}]
+            ),
         )
         def attack(
-            template: str, flow: str, record_id: str, raw: bool, method: str, query: dict[str, str], body: bytes | None
+            template: str,
+            flow: str,
+            record_id: str,
+            raw: bool,
+            method: str,
+            query: dict[str, str],
+            body: bytes | None,
+            headers: dict[str, str],
         ) -> None:
             encode = (
                 (lambda part: part)
@@ -338,7 +351,7 @@ def test_the_admin_api_answers_every_request_clearly(fuzz_stack: Stack) -> None:
                 else (lambda part: quote(part, safe=""))
             )
             path = template.format(f=encode(flow), r=encode(record_id))
-            response = ops.request(method, path, params=query, content=body)
+            response = ops.request(method, path, params=query, content=body, headers=headers)
             assert_clear_answer(response)
 
         attack()
