@@ -132,7 +132,7 @@ def webhooks_lost(square: httpx.Client, flush_timeout: float) -> Iterator[None]:
     square.post("/_control/delivery", json={"target_url": f"http://127.0.0.1:{sink.server_port}/"})
     try:
         yield
-        _flush(square)
+        _flush(square, flush_timeout)
     finally:
         square.post("/_control/delivery", json={"target_url": target})
         sink.shutdown()

@@ -151,7 +151,11 @@ def _failure_entity(failure: FailureRecord) -> dict[str, Any]:
 
 
 def _decoded(key: str) -> str:
-    values = decode_key(key)
+    """The id a row key was made from (rows written before the scheme keep their key as it was)."""
+    try:
+        values = decode_key(key)
+    except (ValueError, IndexError):  # an old-scheme key holding a bare "~"
+        return key
     return values[0] if values else key
 
 
