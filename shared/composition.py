@@ -61,7 +61,8 @@ def build_queue(queue: QueueSettings, storage: StorageSettings | None) -> Queue:
             connection=queue.servicebus_connection,
             namespace=queue.servicebus_namespace,
             client_id=queue.servicebus_client_id,
-        )
+        ),
+        queue.servicebus_max_message_bytes,
     )
 
 

@@ -43,11 +43,17 @@ class FixedClock:
 class FakeQueue:
     sent: list[OutboundMessage] = field(default_factory=list)
     fail_with: Exception | None = None
+    max_body_bytes: int = 256 * 1024
 
     async def send(self, message: OutboundMessage) -> None:
         if self.fail_with is not None:
             raise self.fail_with
+        if not self.fits(message):
+            raise TransientError(f"message of {len(message.body.encode())} bytes refused")  # as a broker would
         self.sent.append(message)
+
+    def fits(self, message: OutboundMessage) -> bool:
+        return len(message.body.encode("utf-8", "surrogatepass")) <= self.max_body_bytes
 
 
 @dataclass

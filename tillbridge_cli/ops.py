@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from rich.console import Console
@@ -66,6 +67,11 @@ def _positive(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
     return int(value)
+
+
+def record_path(flow: str, record_id: str) -> str:
+    """`flow/record_id` with each percent-encoded as one segment (an id may hold "/", "?", "%" …)."""
+    return f"{quote(flow, safe='')}/{quote(record_id, safe='')}"
 
 
 class AdminApiError(Exception):
@@ -179,7 +185,7 @@ def failures_list(args: argparse.Namespace) -> int:
 
 
 def failures_show(args: argparse.Namespace) -> int:
-    record = client().call("GET", f"records/{args.flow}/{args.record_id}")
+    record = client().call("GET", f"records/{record_path(args.flow, args.record_id)}")
     if args.json:
         print_json(record)
         return 0
@@ -203,7 +209,7 @@ def failures_retry(args: argparse.Namespace) -> int:
     if not args.all:
         if not (args.flow and args.record_id):
             raise AdminApiError("give FLOW RECORD_ID, or --all with filters")
-        result = api.call("POST", f"failures/{args.flow}/{args.record_id}/retry")
+        result = api.call("POST", f"failures/{record_path(args.flow, args.record_id)}/retry")
         console().print(f"retry queued as {result['retry_event_id']}", soft_wrap=True)
         return 0
     targets = list(api.failures(_filters(args), args.limit))
@@ -212,7 +218,7 @@ def failures_retry(args: argparse.Namespace) -> int:
     with Progress(*columns, console=out, transient=False) as progress:
         task = progress.add_task("retry", total=len(targets))
         for failure in targets:
-            api.call("POST", f"failures/{failure['flow']}/{failure['record_id']}/retry")
+            api.call("POST", f"failures/{record_path(failure['flow'], failure['record_id'])}/retry")
             progress.advance(task)
     out.print(f"{len(targets)} failure(s) re-enqueued with a fresh fetch from Square")
     return 0
@@ -220,7 +226,8 @@ def failures_retry(args: argparse.Namespace) -> int:
 
 def failures_resolve(args: argparse.Namespace) -> int:
     status_ = "ignored" if args.ignore else "resolved"
-    client().call("POST", f"failures/{args.flow}/{args.record_id}/resolve", body={"status": status_, "note": args.note})
+    path = f"failures/{record_path(args.flow, args.record_id)}/resolve"
+    client().call("POST", path, body={"status": status_, "note": args.note})
     console().print(Text(f"{args.flow}/{args.record_id} marked {status_}"), soft_wrap=True)
     return 0
 
@@ -232,7 +239,7 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def flows_set(args: argparse.Namespace) -> int:
-    result = client().call("POST", f"flows/{args.flow}/{args.action}", body={"note": args.note})
+    result = client().call("POST", f"flows/{quote(args.flow, safe='')}/{args.action}", body={"note": args.note})
     console().print(f"{result['flow']} {'paused' if result['paused'] else 'running'}")
     return 0
 

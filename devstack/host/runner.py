@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from devstack.host.http import http_routes, make_handler
+from devstack.host.http import http_routes, key_accepted, make_handler
 from devstack.host.loader import load_app, resolve, storage_connection
 from devstack.host.queues import QueueOptions, QueuePoller
 from devstack.host.timers import TimerRunner
@@ -66,11 +66,14 @@ class LocalHost:
         self.pollers: list[QueuePoller] = []
         self.timers: list[TimerRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._function_key = ""
 
     async def start(self) -> int:
         load_environment(self.settings_file)
         functions = load_app(self.project_dir).get_functions()  # once: a second call raises in azure-functions
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        # the Functions host hands a function the body as sent: no decompression (a gzip header on a plain
+        # body must reach the webhook as bytes, not fail in the HTTP server)
+        app = web.Application(client_max_size=16 * 1024 * 1024, handler_args={"auto_decompress": False})
         enabled = [f for f in functions if not is_disabled(str(f.get_function_name()))]
         function_key = os.environ.get("LOCAL_FUNCTION_KEY", "")
         if not function_key:
@@ -78,6 +81,7 @@ class LocalHost:
             log.warning(
                 "LOCAL_FUNCTION_KEY was not set: this run's function key is in the environment of the host only"
             )
+        self._function_key = function_key
         app.router.add_route("*", "/api/{tail:.*}", make_handler(http_routes(enabled), invoke, function_key))
         app.router.add_get("/admin/host/status", self._status)
         self._runner, bound = await start_site(app, self.host, self.port)
@@ -108,6 +112,9 @@ class LocalHost:
                 log.warning("trigger %s of %s is not supported locally", trigger.type, function.get_function_name())
 
     async def _status(self, request: web.Request) -> web.Response:
+        """Core Tools guards /admin/* with the master key; the local host's one key stands in for it."""
+        if not key_accepted(request, self._function_key):
+            return web.Response(status=401)
         return web.json_response(
             {
                 "state": "Running",

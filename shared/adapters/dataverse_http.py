@@ -78,7 +78,7 @@ def error_code(response: httpx.Response) -> tuple[str, str]:
     try:
         error = response.json().get("error", {})
         return str(error.get("code", "")), str(error.get("message", ""))[:500]
-    except ValueError:
+    except (ValueError, AttributeError):  # not JSON, or JSON that is no error object (e.g. a list)
         return "", response.text[:200]
 
 

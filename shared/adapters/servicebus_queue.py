@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -13,6 +14,27 @@ from azure.servicebus import ServiceBusMessage
 
 from shared.core.errors import TransientError
 from shared.core.ports import OutboundMessage
+
+# the broker's own headers and the AMQP framing, beyond the body and the properties we set
+BROKER_HEADER_ALLOWANCE = 8 * 1024
+MAX_ID_LENGTH = 128  # MessageId and SessionId (the SDK raises ValueError above this)
+
+
+def bounded_id(value: str) -> str:
+    """An id Service Bus accepts: itself when short enough, else a prefix and a digest of the whole (stable,
+    so duplicate detection and sessions still see one id per value)."""
+    if len(value) <= MAX_ID_LENGTH:
+        return value
+    return f"{value[:80]}~{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()[:40]}"
+
+
+def wire_size(message: OutboundMessage) -> int:
+    """What the message weighs against the tier's limit: body, our properties and ids, the broker's headers."""
+    properties = sum(
+        len(f"{name}{value}".encode("utf-8", "surrogatepass")) for name, value in message.properties.items()
+    )
+    ids = len(bounded_id(message.message_id)) + len(bounded_id(message.session_id))
+    return len(message.body.encode("utf-8", "surrogatepass")) + properties + ids + BROKER_HEADER_ALLOWANCE
 
 
 class SenderLike(Protocol):
@@ -26,8 +48,8 @@ def to_servicebus_message(message: OutboundMessage, now: datetime) -> ServiceBus
     scheduled = now + timedelta(seconds=message.delay_seconds) if message.delay_seconds > 0 else None
     return ServiceBusMessage(
         message.body,
-        message_id=message.message_id,
-        session_id=message.session_id,
+        message_id=bounded_id(message.message_id),
+        session_id=bounded_id(message.session_id),
         application_properties=dict(message.properties),  # type: ignore[arg-type]
         scheduled_enqueue_time_utc=scheduled,
         content_type="application/json",
@@ -38,8 +60,10 @@ def to_servicebus_message(message: OutboundMessage, now: datetime) -> ServiceBus
 class ServiceBusQueue:
     """Queue port over one Service Bus queue; the sender link is opened once and reused."""
 
-    def __init__(self, sender_factory: Callable[[], Awaitable[SenderLike]]) -> None:
+    def __init__(self, sender_factory: Callable[[], Awaitable[SenderLike]], max_message_bytes: int) -> None:
+        """`max_message_bytes`: the tier's limit, headers included (setting SERVICEBUS_MAX_MESSAGE_BYTES)."""
         self._sender_factory = sender_factory
+        self._max_message_bytes = max_message_bytes
         self._sender: SenderLike | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -50,6 +74,9 @@ class ServiceBusQueue:
             if self._sender is None:
                 self._sender = await self._sender_factory()
             return self._sender
+
+    def fits(self, message: OutboundMessage) -> bool:
+        return wire_size(message) <= self._max_message_bytes
 
     async def send(self, message: OutboundMessage) -> None:
         sb_message = to_servicebus_message(message, datetime.now(UTC))

@@ -8,6 +8,7 @@ quoted as one segment, so an id like `../payments/X` can never address another r
 
 from __future__ import annotations
 
+import string
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from shared.core.errors import (
     ThrottledError,
     TransientError,
 )
+from shared.core.models import MAX_SQUARE_ID_LENGTH
 from shared.monitoring import tracing
 
 Page = tuple[list[dict[str, Any]], str | None]
@@ -36,13 +38,41 @@ FIELD_CODES = {
     "INVALID_ENUM_VALUE",
 }
 
+# RFC 3986 `pchar` without percent-encoding: everything a Square id is made of (ids are alphanumeric, some
+# with "_", "-" or ":"), and nothing that could end, climb out of or re-route a path segment (/ \ ? # % ..)
+_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.~!$&'()*+,;=:@")
+
+
+def segment(square_id: str) -> str:
+    """A Square id as one URL path segment (percent-encoded), or TerminalError("invalid_id") for a value no
+    Square id could be: retrying cannot make it one, and it must never address another object."""
+    if (
+        not square_id
+        or square_id in (".", "..")
+        or len(square_id) > MAX_SQUARE_ID_LENGTH
+        or not _ID_CHARACTERS.issuperset(square_id)
+    ):
+        raise TerminalError(f"{square_id[:80]!r} cannot be a Square id", reason_code="invalid_id")
+    return quote(square_id, safe="")
+
+
+def named_object(response: httpx.Response, name: str) -> dict[str, Any]:
+    """The object a 200 answer holds under `name`; a 200 without it is Square's mistake, not a passing one."""
+    try:
+        found = response.json()[name]
+    except (ValueError, KeyError, TypeError):
+        found = None
+    if not isinstance(found, dict):
+        raise TerminalError(f"Square {response.status_code} without a {name!r} object", reason_code="square_unexpected")
+    return found
+
 
 def classify(response: httpx.Response) -> Exception:
     """The one table for Square: status + error code → Transient or Terminal."""
     try:
         errors = response.json().get("errors", [])
         code = str(errors[0].get("code", "")) if errors else ""
-    except ValueError:
+    except (ValueError, AttributeError, TypeError, IndexError, KeyError):  # no Square error body: the status decides
         code = ""
     text = f"Square {response.status_code} {code}".strip()
     if response.status_code == 429 or code == "RATE_LIMITED":
@@ -68,11 +98,9 @@ def classify_write(response: httpx.Response) -> Exception:
     return classify(response)
 
 
-def object_path(prefix: str, object_id: str) -> str | None:
-    """`prefix` + the id as one quoted path segment; None for ids no Square object has ('', '.', '..')."""
-    if object_id in ("", ".", ".."):
-        return None
-    return prefix + quote(object_id, safe="")
+def object_path(prefix: str, object_id: str) -> str:
+    """`prefix` + the id as one quoted path segment (TerminalError "invalid_id" for what no Square id is)."""
+    return prefix + segment(object_id)
 
 
 def _page(response: httpx.Response, name: str) -> Page:
@@ -100,6 +128,8 @@ class SquareClient:
             path = f"{path}?{httpx.QueryParams(query)}"
         try:
             response = await self._http.request(method, self._base + path, json=body, headers=self._headers)
+        except httpx.InvalidURL as error:  # not a passing trouble: the same URL is refused every time
+            raise TerminalError(f"Square URL refused: {error}", reason_code="invalid_id") from error
         except httpx.TransportError as error:
             raise TransientError(f"Square unreachable: {type(error).__name__}") from error
         tracing.exchange(exchange_record("square", method, path, body, response))
@@ -121,15 +151,12 @@ class SquareClient:
         return list(document.get("customers", [])), document.get("cursor")
 
     async def _get_object(self, prefix: str, object_id: str, name: str) -> dict[str, Any] | None:
-        path = object_path(prefix, object_id)
-        if path is None:
-            return None
-        response = await self._request("GET", path)
+        response = await self._request("GET", object_path(prefix, object_id))
         if response.status_code == 404:
             return None
         if response.status_code != 200:
             raise classify(response)
-        return dict(response.json()[name])
+        return named_object(response, name)
 
     async def retrieve_order(self, order_id: str) -> dict[str, Any] | None:
         return await self._get_object("/v2/orders/", order_id, "order")
@@ -253,16 +280,13 @@ class SquareClient:
         """UpdateCustomer (SPEC UpdateCustomerRequest): sparse, `None` removes a field, `version` for optimistic
         concurrency (a stale one raises ConcurrencyError). None when the customer does not exist (deleted, or
         merged away: updates need the surviving id)."""
-        path = object_path("/v2/customers/", customer_id)
-        if path is None:
-            return None
         body = {**changes, **({"version": version} if version is not None else {})}
-        response = await self._request("PUT", path, body)
+        response = await self._request("PUT", object_path("/v2/customers/", customer_id), body)
         if response.status_code == 404:
             return None
         if response.status_code != 200:
             raise classify_write(response)
-        return dict(response.json()["customer"])
+        return named_object(response, "customer")
 
     async def create_customer(self, fields: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """CreateCustomer (SPEC CreateCustomerRequest) with an idempotency key: a retry with the same key and
@@ -270,4 +294,4 @@ class SquareClient:
         response = await self._request("POST", "/v2/customers", {**fields, "idempotency_key": idempotency_key})
         if response.status_code != 200:
             raise classify_write(response)
-        return dict(response.json()["customer"])
+        return named_object(response, "customer")

@@ -14,6 +14,11 @@ from shared.core.errors import TransientError
 from shared.core.ports import OutboundMessage
 
 MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
+# "Each message can be up to 64 KB in size" — of the message text as sent, here the Base64 envelope
+# (learn.microsoft.com/rest/api/storageservices/queue-service-rest-api); Base64 alone costs a third of it.
+MAX_MESSAGE_TEXT_BYTES = 64 * 1024
+# a retry or held copy of a message carries a longer id and a traceparent: room for them
+COPY_ALLOWANCE_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class StorageQueue:
         with contextlib.suppress(ResourceExistsError):
             await run_blocking(self._client.create_queue)
         self._created = True
+
+    def fits(self, message: OutboundMessage) -> bool:
+        return len(encode_envelope(message)) <= MAX_MESSAGE_TEXT_BYTES - COPY_ALLOWANCE_BYTES
 
     async def send(self, message: OutboundMessage) -> None:
         delay = min(MAX_VISIBILITY_SECONDS, round(message.delay_seconds)) or None

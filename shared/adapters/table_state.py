@@ -1,14 +1,14 @@
 """State in Azure Table Storage: the ledger (ETag-guarded) and failure records.
 
 The sync SDK runs in worker threads (the async one would pull aiohttp into production).
-Row keys are Square ids; Table Storage forbids / \\ # ? and control characters, so they are escaped.
+Row keys are Square ids, written with one injective key scheme (`table_key`, docs/decisions/0010c-…).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
-import re
 from dataclasses import fields
 from typing import Any
 
@@ -21,16 +21,95 @@ from shared.core.errors import ConcurrencyError
 from shared.core.failures import merge_failure
 from shared.core.ports import FailureRecord, FlowStatus, LedgerRow
 
-_FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 MAX_TEXT = 8000  # characters kept of a free-text property (a property holds 64 KiB of UTF-16)
 
+# Table Storage refuses / \ # ? and the control characters U+0000–U+001F and U+007F–U+009F in a
+# PartitionKey or RowKey ("Understanding the Table service data model"), and point reads and deletes of
+# keys holding % or ' are unreliable (Microsoft's 2012 note on "%"; Azurite #1377). Those, the escape "~"
+# and the part separator "|" are written as "~" and two hex digits, a lone surrogate as "~u" and four:
+# injective and decodable, and an id made of any other characters (every Square id) is its own key.
+ESCAPE, SEPARATOR = "~", "|"
+_ESCAPED = frozenset("/\\#?%'") | {ESCAPE, SEPARATOR}
+MAX_KEY_UNITS = 512  # a key holds 1 KiB: 512 UTF-16 code units
+_HASHED = ESCAPE + "h"  # never made by escaping ("h" is no hex digit): marks a key too long to keep whole
+_KEPT_UNITS = MAX_KEY_UNITS - 2 - 64 - 6
 
-def safe_key(value: str) -> str:
-    return _FORBIDDEN.sub(lambda m: f"%{ord(m.group()):02X}", value)[:512]
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if char in _ESCAPED or code < 0x20 or 0x7F <= code <= 0x9F:
+        return f"{ESCAPE}{code:02X}"
+    if 0xD800 <= code <= 0xDFFF:
+        return f"{ESCAPE}u{code:04X}"
+    return char
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def table_key(*parts: str) -> str:
+    """The key of a row identified by one or more values (e.g. flow and record id), for any values.
+
+    Over 512 UTF-16 units the key is its first part and a SHA-256 of the whole (the row keeps the values
+    themselves as properties), so no two values share a key and none is cut to collide with another.
+    """
+    key = SEPARATOR.join("".join(_escaped(char) for char in part) for part in parts)
+    if _units(key) <= MAX_KEY_UNITS:
+        return key
+    kept = key[:_KEPT_UNITS]
+    while _units(kept) > _KEPT_UNITS:
+        kept = kept[:-1]
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()  # of the escaped key: injective, no surrogates left
+    return f"{kept}{_HASHED}{digest}"
+
+
+def _unescape(part: str) -> str:
+    pieces, index = [], 0
+    while index < len(part):
+        char = part[index]
+        if char != ESCAPE:
+            pieces.append(char)
+            index += 1
+        elif part[index + 1] == "u":
+            pieces.append(chr(int(part[index + 2 : index + 6], 16)))
+            index += 6
+        else:
+            pieces.append(chr(int(part[index + 1 : index + 3], 16)))
+            index += 3
+    return "".join(pieces)
+
+
+def decode_key(key: str) -> tuple[str, ...] | None:
+    """The values a key was made from; None for a hashed key (its row holds the values)."""
+    if _HASHED in key:
+        return None
+    return tuple(_unescape(part) for part in key.split(SEPARATOR))
+
+
+def ledger_keys(kind: str, square_id: str) -> tuple[str, str]:
+    return table_key(kind), table_key(square_id)
+
+
+def failure_keys(flow: str, record_id: str) -> tuple[str, str]:
+    return table_key(flow), table_key(record_id)
+
+
+def doc_keys(kind: str, doc_id: str) -> tuple[str, str]:
+    return table_key(kind), table_key(doc_id)
+
+
+def cursor_keys(name: str) -> tuple[str, str]:
+    return "cursor", table_key(name)
+
+
+def flow_keys(flow: str) -> tuple[str, str]:
+    return "flow", table_key(flow)
 
 
 def _ledger_entity(row: LedgerRow) -> dict[str, Any]:
-    entity: dict[str, Any] = {"PartitionKey": row.kind, "RowKey": safe_key(row.square_id)}
+    partition, row_key = ledger_keys(row.kind, row.square_id)
+    entity: dict[str, Any] = {"PartitionKey": partition, "RowKey": row_key, "square_id": row.square_id}
     for field in fields(LedgerRow):
         if field.name in ("kind", "square_id", "etag"):
             continue
@@ -40,8 +119,8 @@ def _ledger_entity(row: LedgerRow) -> dict[str, Any]:
     return entity
 
 
-def _ledger_row(entity: dict[str, Any], square_id: str) -> LedgerRow:
-    row = LedgerRow(kind=str(entity["PartitionKey"]), square_id=square_id)
+def _ledger_row(entity: dict[str, Any], kind: str, square_id: str) -> LedgerRow:
+    row = LedgerRow(kind=kind, square_id=square_id)
     for field in fields(LedgerRow):
         if field.name in entity and field.name not in ("kind", "square_id", "etag"):
             value = entity[field.name]
@@ -51,9 +130,11 @@ def _ledger_row(entity: dict[str, Any], square_id: str) -> LedgerRow:
 
 
 def _failure_entity(failure: FailureRecord) -> dict[str, Any]:
+    partition, row_key = failure_keys(failure.flow, failure.record_id)
     return {
-        "PartitionKey": failure.flow,
-        "RowKey": safe_key(failure.record_id),
+        "PartitionKey": partition,
+        "RowKey": row_key,
+        "flow": failure.flow,
         "record_id": failure.record_id,
         "reason_code": failure.reason_code,
         "message": failure.message[:MAX_TEXT],
@@ -69,10 +150,19 @@ def _failure_entity(failure: FailureRecord) -> dict[str, Any]:
     }
 
 
+def _decoded(key: str) -> str:
+    """The id a row key was made from (rows written before the scheme keep their key as it was)."""
+    try:
+        values = decode_key(key)
+    except (ValueError, IndexError):  # an old-scheme key holding a bare "~"
+        return key
+    return values[0] if values else key
+
+
 def _failure(entity: dict[str, Any]) -> FailureRecord:
     return FailureRecord(
-        flow=str(entity["PartitionKey"]),
-        record_id=str(entity.get("record_id", entity["RowKey"])),
+        flow=str(entity.get("flow") or _decoded(entity["PartitionKey"])),
+        record_id=str(entity.get("record_id") or _decoded(entity["RowKey"])),
         reason_code=str(entity.get("reason_code", "")),
         message=str(entity.get("message", "")),
         event_id=str(entity.get("event_id", "")),
@@ -108,10 +198,10 @@ class TableStateStore:
 
     def _get_ledger(self, kind: str, square_id: str) -> LedgerRow | None:
         try:
-            entity = self._table("ledger").get_entity(kind, safe_key(square_id))
+            entity = self._table("ledger").get_entity(*ledger_keys(kind, square_id))
         except ResourceNotFoundError:
             return None
-        return _ledger_row(entity, square_id)
+        return _ledger_row(entity, kind, square_id)
 
     def _save_ledger(self, row: LedgerRow) -> LedgerRow:
         table = self._table("ledger")
@@ -139,23 +229,29 @@ class TableStateStore:
 
     def _resolve_failure(self, flow: str, record_id: str, note: str, status: str) -> None:
         table = self._table("failures")
-        entity = {"PartitionKey": flow, "RowKey": safe_key(record_id), "status": status, "note": note[:MAX_TEXT]}
+        partition, row_key = failure_keys(flow, record_id)
+        entity = {"PartitionKey": partition, "RowKey": row_key, "status": status, "note": note[:MAX_TEXT]}
         with contextlib.suppress(ResourceNotFoundError):
             table.update_entity(entity, mode=UpdateMode.MERGE)
 
     def _list_failures(self, flow: str | None) -> list[FailureRecord]:
         table = self._table("failures")
         entities = (
-            table.query_entities("PartitionKey eq @flow", parameters={"flow": flow}) if flow else table.list_entities()
+            table.query_entities("PartitionKey eq @flow", parameters={"flow": table_key(flow)})
+            if flow
+            else table.list_entities()
         )
         return [_failure(entity) for entity in entities]
 
     def _list_ledger(self, kind: str) -> list[LedgerRow]:
-        entities = self._table("ledger").query_entities("PartitionKey eq @kind", parameters={"kind": kind})
-        return [_ledger_row(entity, str(entity["RowKey"])) for entity in entities]
+        entities = self._table("ledger").query_entities("PartitionKey eq @kind", parameters={"kind": table_key(kind)})
+        return [
+            _ledger_row(entity, kind, str(entity.get("square_id") or _decoded(entity["RowKey"]))) for entity in entities
+        ]
 
     def _ledger_page(self, kind: str, after: str | None, limit: int) -> tuple[list[LedgerRow], str | None]:
-        query, parameters = "PartitionKey eq @kind", {"kind": kind}
+        """Rows in RowKey order; the cursor is the last row's key (opaque to callers)."""
+        query, parameters = "PartitionKey eq @kind", {"kind": table_key(kind)}
         if after is not None:
             query, parameters = query + " and RowKey gt @after", {**parameters, "after": after}
         rows: list[LedgerRow] = []
@@ -163,7 +259,7 @@ class TableStateStore:
         for entity in self._table("ledger").query_entities(query, parameters=parameters, results_per_page=limit):
             if len(rows) == limit:
                 return rows, last_key
-            rows.append(_ledger_row(entity, str(entity["RowKey"])))
+            rows.append(_ledger_row(entity, kind, str(entity.get("square_id") or _decoded(entity["RowKey"]))))
             last_key = str(entity["RowKey"])
         return rows, None
 
@@ -172,12 +268,13 @@ class TableStateStore:
 
     def _get_cursor(self, name: str) -> str | None:
         try:
-            return str(self._table("cursors").get_entity("cursor", safe_key(name))["value"])
+            return str(self._table("cursors").get_entity(*cursor_keys(name))["value"])
         except ResourceNotFoundError:
             return None
 
     def _set_cursor(self, name: str, value: str) -> None:
-        entity = {"PartitionKey": "cursor", "RowKey": safe_key(name), "value": value}
+        partition, row_key = cursor_keys(name)
+        entity = {"PartitionKey": partition, "RowKey": row_key, "value": value}
         self._table("cursors").upsert_entity(entity, mode=UpdateMode.REPLACE)
 
     async def get_cursor(self, name: str) -> str | None:
@@ -200,7 +297,7 @@ class TableStateStore:
 
     def _get_failure(self, flow: str, record_id: str) -> FailureRecord | None:
         try:
-            return _failure(self._table("failures").get_entity(flow, safe_key(record_id)))
+            return _failure(self._table("failures").get_entity(*failure_keys(flow, record_id)))
         except ResourceNotFoundError:
             return None
 
@@ -209,7 +306,7 @@ class TableStateStore:
 
     def _get_doc(self, kind: str, doc_id: str) -> tuple[dict[str, Any] | None, str | None]:
         try:
-            entity = self._table("docs").get_entity(kind, safe_key(doc_id))
+            entity = self._table("docs").get_entity(*doc_keys(kind, doc_id))
         except ResourceNotFoundError:
             return None, None
         return json.loads(entity["doc"]), entity.metadata.get("etag")
@@ -222,7 +319,8 @@ class TableStateStore:
         text = json.dumps(document, default=str)
         if len(text) > 30_000:
             raise ValueError(f"document {kind}/{doc_id} is {len(text)} characters; the limit is 30,000")
-        entity: dict[str, Any] = {"PartitionKey": kind, "RowKey": safe_key(doc_id), "doc": text, "doc_id": doc_id}
+        partition, row_key = doc_keys(kind, doc_id)
+        entity: dict[str, Any] = {"PartitionKey": partition, "RowKey": row_key, "doc": text, "doc_id": doc_id}
         if document.get("due_at"):  # queryable: the segments timer's work list (due_docs)
             entity["due_at"] = str(document["due_at"])
         try:
@@ -247,10 +345,11 @@ class TableStateStore:
         query = "PartitionKey eq @kind and due_at le @until"
         found: list[tuple[str, dict[str, Any], str]] = []
         table = self._table("docs")
-        for entity in table.query_entities(query, parameters={"kind": kind, "until": until}, results_per_page=limit):
+        parameters = {"kind": table_key(kind), "until": until}
+        for entity in table.query_entities(query, parameters=parameters, results_per_page=limit):
             found.append(
                 (
-                    str(entity.get("doc_id", entity["RowKey"])),
+                    str(entity.get("doc_id") or _decoded(entity["RowKey"])),
                     json.loads(entity["doc"]),
                     str(entity.metadata.get("etag")),
                 )
@@ -264,7 +363,7 @@ class TableStateStore:
 
     def _get_flow(self, flow: str) -> FlowStatus:
         try:
-            row = self._table("flows").get_entity("flow", flow)
+            row = self._table("flows").get_entity(*flow_keys(flow))
         except ResourceNotFoundError:
             return FlowStatus(flow)
         return FlowStatus(
@@ -279,9 +378,10 @@ class TableStateStore:
         return await run_blocking(self._get_flow, flow)
 
     def _save_flow(self, status: FlowStatus) -> None:
+        partition, row_key = flow_keys(status.flow)
         entity = {
-            "PartitionKey": "flow",
-            "RowKey": status.flow,
+            "PartitionKey": partition,
+            "RowKey": row_key,
             "paused": status.paused,
             "note": status.note[:MAX_TEXT],
             "changed_at": status.changed_at,

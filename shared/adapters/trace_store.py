@@ -15,10 +15,30 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from shared.adapters.blocking import run_blocking
-from shared.adapters.table_state import MAX_TEXT, safe_key
+from shared.adapters.table_state import MAX_TEXT, table_key
 from shared.monitoring.tracing import AttemptTrace, TraceSummary
 
 MAX_INLINE_COMMAND = 30_000  # characters of a queue message kept in the events row (a property holds 32K)
+
+
+def trace_partition(flow: str, record_id: str) -> str:
+    """One partition per record: its attempts are read together for the timeline."""
+    return table_key(flow, record_id)
+
+
+def trace_row(started_at: str, event_id: str, attempt: int) -> str:
+    return table_key(started_at, event_id, f"{attempt:03d}")
+
+
+def _blob_segment(value: str) -> str:
+    """A value as one segment of a blob name: a key, and never "." or ".." (a URL would climb out of it)."""
+    key = table_key(value)
+    return key if key.strip(".") else key.replace(".", "~2E")
+
+
+def snapshot_name(started_at: str, flow: str, record_id: str, event_id: str, attempt: int) -> str:
+    started = datetime.fromisoformat(started_at)
+    return f"{started:%Y/%m/%d}/{_blob_segment(flow)}/{_blob_segment(record_id)}/{table_key(event_id)}-{attempt}.json"
 
 
 class TableBlobTraceStore:
@@ -47,8 +67,7 @@ class TableBlobTraceStore:
 
     @staticmethod
     def _ref(trace: AttemptTrace) -> str:
-        started = datetime.fromisoformat(trace.started_at)
-        return f"{started:%Y/%m/%d}/{trace.flow}/{safe_key(trace.record_id)}/{trace.event_id}-{trace.attempt}.json"
+        return snapshot_name(trace.started_at, trace.flow, trace.record_id, trace.event_id, trace.attempt)
 
     def _upload(self, trace: AttemptTrace) -> None:
         if self._snapshot_mode == "failures" and trace.outcome not in ("failed", "retry_scheduled"):
@@ -65,8 +84,8 @@ class TableBlobTraceStore:
         command = trace.command_json if len(trace.command_json) <= MAX_INLINE_COMMAND else ""
         self._table("traces").upsert_entity(
             {
-                "PartitionKey": safe_key(f"{trace.flow}|{trace.record_id}"),
-                "RowKey": safe_key(f"{trace.started_at}|{trace.event_id}|{trace.attempt:03d}"),
+                "PartitionKey": trace_partition(trace.flow, trace.record_id),
+                "RowKey": trace_row(trace.started_at, trace.event_id, trace.attempt),
                 "flow": trace.flow,
                 "record_id": trace.record_id,
                 "event_id": trace.event_id,
@@ -88,7 +107,7 @@ class TableBlobTraceStore:
 
     def _timeline(self, flow: str, record_id: str) -> list[TraceSummary]:
         rows = self._table("traces").query_entities(
-            "PartitionKey eq @pk", parameters={"pk": safe_key(f"{flow}|{record_id}")}
+            "PartitionKey eq @pk", parameters={"pk": trace_partition(flow, record_id)}
         )
         summaries = [
             TraceSummary(

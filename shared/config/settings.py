@@ -105,6 +105,9 @@ class QueueSettings:
     servicebus_connection: str
     servicebus_namespace: str
     servicebus_client_id: str
+    # one message, headers included: 256 KB on Standard, the queue's maxMessageSizeInKilobytes on Premium
+    # (up to 100 MB; reference/azure.md §3 "Size limits")
+    servicebus_max_message_bytes: int
     max_delivery_attempts: int
     retry_base_seconds: float
     retry_max_seconds: float
@@ -194,6 +197,7 @@ def _queue(r: _Reader) -> QueueSettings:
         servicebus_connection=connection,
         servicebus_namespace=namespace,
         servicebus_client_id=r.optional("SERVICEBUS_CONNECTION__clientId", ""),
+        servicebus_max_message_bytes=r.number("SERVICEBUS_MAX_MESSAGE_BYTES", 262_144, int, 65_536, 104_857_600),
         max_delivery_attempts=r.number("MAX_DELIVERY_ATTEMPTS", 8, int, 1, 100),
         retry_base_seconds=r.number("RETRY_BASE_SECONDS", 5.0, float, 0, 3600),
         retry_max_seconds=r.number("RETRY_MAX_SECONDS", 900.0, float, 0, 86400),

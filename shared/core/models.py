@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 MESSAGE_SCHEMA_VERSION = 1
+# Square's ids are short (a customer's 26 characters, a refund's about 70); anything longer is no Square id
+MAX_SQUARE_ID_LENGTH = 255
 
 
 class _Lenient(BaseModel):
@@ -27,8 +29,8 @@ class WebhookEnvelope(_Lenient):
 
     merchant_id: str | None = None
     location_id: str | None = None
-    type: str = Field(min_length=1)
-    event_id: str = Field(min_length=1, max_length=128)
+    type: str = Field(min_length=1, max_length=128)
+    event_id: str = Field(min_length=1, max_length=128)  # a Service Bus MessageId holds 128 characters
     created_at: str | None = None
     data: EventData
 

@@ -24,6 +24,10 @@ class Queue(Protocol):
         """Durably enqueue, or raise TransientError."""
         ...
 
+    def fits(self, message: OutboundMessage) -> bool:
+        """Whether the backend takes this message as `send` puts it on the wire (each backend's size limit)."""
+        ...
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...

@@ -1,6 +1,9 @@
 """The admin API's routes (under /api/ops/), as one table: method + path pattern → service call.
 
-The trigger hands over method, path, query and body; this returns a status and a JSON document.
+The trigger hands over method, path (decoded once by the host, as Azure's and the local host do), query
+and body; this returns a status and a JSON document. A record id is the last variable part of its route
+and may hold any character, "/" included, so every listed failure can be opened, retried and resolved
+(clients percent-encode it as one segment). Bad input is a 400 naming the field, never a 500.
 Function-key protection is the host's job (AuthLevel.FUNCTION); nothing here trusts the caller more.
 """
 
@@ -10,12 +13,13 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shared.core.json_input import JsonInputError, read_json
 from shared.core.times import parse_time
-from shared.ops.service import FailureFilter, OpsError, OpsService
+from shared.ops.service import FailureFilter, OpsError, OpsService, named
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 Handler = Callable[[OpsService, dict[str, str], Mapping[str, str], dict[str, Any]], Awaitable[Any]]
@@ -27,23 +31,38 @@ class Reply:
     body: Any
 
 
-def _time(value: str | None, name: str) -> datetime | None:
-    if not value:
+def _text(values: Mapping[str, Any], name: str) -> str | None:
+    """A string field (query parameter or body member), None when absent or empty."""
+    value = values.get(name)
+    if value is None or value == "":
         return None
-    moment = parse_time(value)
+    if not isinstance(value, str):
+        raise OpsError(400, "bad_field", f"{name} must be a string", field=name)
+    return value
+
+
+def _time(values: Mapping[str, Any], name: str) -> datetime | None:
+    text = _text(values, name)
+    if text is None:
+        return None
+    moment = parse_time(text)
     if moment is None:
-        raise OpsError(400, "bad_time", f"{name} must be an RFC 3339 time")
+        raise OpsError(400, "bad_time", f"{name} must be an RFC 3339 time", field=name)
+    try:
+        moment.astimezone(UTC)  # 0001-01-01T00:00:00+01:00 parses, but lies before datetime's range in UTC
+    except OverflowError as error:
+        raise OpsError(400, "bad_time", f"{name} is out of range", field=name) from error
     return moment
 
 
 def _filter(values: Mapping[str, Any]) -> FailureFilter:
-    status = values.get("status", "open")
+    status = _text(values, "status") if "status" in values else "open"
     return FailureFilter(
-        flow=values.get("flow") or None,
-        reason=values.get("reason") or None,
-        status=None if status in ("", "any") else status,
-        since=_time(values.get("from"), "from"),
-        until=_time(values.get("to"), "to"),
+        flow=_text(values, "flow"),
+        reason=_text(values, "reason"),
+        status=None if status in (None, "any") else status,
+        since=_time(values, "from"),
+        until=_time(values, "to"),
     )
 
 
@@ -55,8 +74,8 @@ async def _failures(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: d
     try:
         size = int(q.get("page_size", "50"))
     except ValueError as error:
-        raise OpsError(400, "bad_page_size", "page_size must be a whole number") from error
-    return await s.list_failures(_filter(q), size, q.get("continuation"))
+        raise OpsError(400, "bad_page_size", "page_size must be a whole number", field="page_size") from error
+    return await s.list_failures(_filter(q), size, _text(q, "continuation"))
 
 
 async def _retry_matching(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
@@ -66,7 +85,7 @@ async def _retry_matching(s: OpsService, p: dict[str, str], q: Mapping[str, str]
 async def _failure(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
     record = await s.record(p["flow"], p["record_id"])
     if record["failure"] is None:
-        raise OpsError(404, "not_found", f"no failure recorded for {p['flow']}/{p['record_id']}")
+        raise OpsError(404, "not_found", f"no failure recorded for {named(p['flow'], p['record_id'])}")
     return record["failure"]
 
 
@@ -75,7 +94,7 @@ async def _retry(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict
 
 
 async def _resolve(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
-    return await s.resolve(p["flow"], p["record_id"], str(b.get("status", "resolved")), str(b.get("note", "")))
+    return await s.resolve(p["flow"], p["record_id"], _text(b, "status") or "resolved", _text(b, "note") or "")
 
 
 async def _record(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
@@ -83,10 +102,10 @@ async def _record(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dic
 
 
 async def _replay(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
-    start, end = _time(b.get("from"), "from"), _time(b.get("to"), "to")
+    start, end = _time(b, "from"), _time(b, "to")
     if start is None or end is None:
-        raise OpsError(400, "bad_range", "'from' and 'to' are required")
-    return await s.replay(start, end, b.get("flow") or None)
+        raise OpsError(400, "bad_range", "'from' and 'to' are required", field="to" if start else "from")
+    return await s.replay(start, end, _text(b, "flow"))
 
 
 async def _flows(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
@@ -94,11 +113,11 @@ async def _flows(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict
 
 
 async def _pause(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
-    return await s.set_paused(p["flow"], True, str(b.get("note", "")))
+    return await s.set_paused(p["flow"], True, _text(b, "note") or "")
 
 
 async def _resume(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
-    return await s.set_paused(p["flow"], False, str(b.get("note", "")))
+    return await s.set_paused(p["flow"], False, _text(b, "note") or "")
 
 
 async def _preview(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
@@ -113,7 +132,8 @@ async def _openapi(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: di
     return json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
 
 
-SEGMENT = r"(?P<{}>[A-Za-z0-9_.:-]+)"
+# a flow (or a kind) is one segment; a record id is the rest up to the route's fixed ending, whatever it holds
+PARAMETERS = {"flow": r"(?P<flow>[^/]+)", "kind": r"(?P<kind>[^/]+)", "record_id": r"(?P<record_id>.+)"}
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "health", _health),
     ("GET", "failures", _failures),
@@ -131,32 +151,49 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "openapi.json", _openapi),
 ]
 _COMPILED = [
-    (method, re.compile("^" + re.sub(r"\{(\w+)\}", lambda m: SEGMENT.format(m.group(1)), template) + "$"), handler)
+    (method, re.compile("^" + re.sub(r"\{(\w+)\}", lambda m: PARAMETERS[m.group(1)], template) + "$", re.S), handler)
     for method, template, handler in ROUTES
 ]
 
 
-def _error(status: int, code: str, message: str) -> Reply:
-    return Reply(status, {"error": {"code": code, "message": message}})
+def _error(status: int, code: str, message: str, field: str | None = None) -> Reply:
+    error = {"code": code, "message": message, **({"field": field} if field else {})}
+    return Reply(status, {"error": error})
+
+
+def _body(body: bytes) -> dict[str, Any] | Reply:
+    try:
+        document = read_json(body) if body else {}
+    except JsonInputError as error:
+        return _error(400, "invalid_json", f"the body is not acceptable JSON: {error}", field="body")
+    if not isinstance(document, dict):
+        return _error(400, "invalid_json", "the body must be a JSON object", field="body")
+    return document
+
+
+def _matches(path: str) -> list[tuple[str, re.Match[str], Handler]]:
+    """Routes matching the path as given, else without a trailing "/" (a record id may end with one)."""
+    for candidate in dict.fromkeys((path, path.rstrip("/"))):
+        found = [(m, match, h) for m, pattern, h in _COMPILED if (match := pattern.match(candidate))]
+        if found:
+            return found
+    return []
 
 
 async def handle(service: OpsService, method: str, path: str, query: Mapping[str, str], body: bytes) -> Reply:
-    path = path.strip("/")
-    allowed = [m for m, pattern, _ in _COMPILED if pattern.match(path)]
-    for route_method, pattern, handler in _COMPILED:
-        match = pattern.match(path)
-        if match is None or route_method != method:
+    path = path.lstrip("/")
+    matching = _matches(path)
+    for route_method, match, handler in matching:
+        if route_method != method:
             continue
-        try:
-            document = json.loads(body) if body else {}
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "invalid_json", "the body is not JSON")
-        if not isinstance(document, dict):
-            return _error(400, "invalid_json", "the body must be a JSON object")
+        document = _body(body)
+        if isinstance(document, Reply):
+            return document
         try:
             return Reply(200, await handler(service, match.groupdict(), query, document))
         except OpsError as error:
-            return _error(error.status, error.code, str(error))
-    if allowed:
+            return _error(error.status, error.code, str(error), error.field)
+    if matching:
+        allowed = sorted({m for m, _, _ in matching})
         return _error(405, "method_not_allowed", f"{method} is not allowed here (allowed: {', '.join(allowed)})")
-    return _error(404, "not_found", f"no admin route at /api/ops/{path}")
+    return _error(404, "not_found", f"no admin route at /api/ops/{path[:200]!r}")

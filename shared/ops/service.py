@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from shared.config.file import ConfigStatus
+from shared.core.json_input import read_json
 from shared.core.models import SyncCommand
 from shared.core.ports import Clock, FailureRecord, FlowStatus, Queue, StateStore
 from shared.core.times import parse_time
@@ -23,9 +24,9 @@ FINAL_STATUSES = ("resolved", "ignored")
 
 
 class OpsError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.code = status, code
+        self.status, self.code, self.field = status, code, field
 
 
 class QueueStats(Protocol):
@@ -51,6 +52,11 @@ class FailureFilter:
         )
 
 
+def named(flow: str, record_id: str) -> str:
+    """A record for a message: ids are shown in full unless absurdly long."""
+    return f"{flow[:80]}/{record_id[:200]!r}"
+
+
 def _token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
 
@@ -58,10 +64,14 @@ def _token(offset: int) -> str:
 def _offset(token: str | None) -> int:
     if not token:
         return 0
-    try:
-        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["o"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise OpsError(400, "bad_continuation", "the continuation token is not one this API issued") from error
+    try:  # a non-ASCII token, bad Base64 and anything read_json refuses ({"o":1e999}, deep nesting) are ValueErrors
+        document = read_json(base64.urlsafe_b64decode(token.encode("ascii")))
+    except ValueError:
+        document = None
+    offset = document.get("o") if isinstance(document, dict) else None
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise OpsError(400, "bad_continuation", "continuation is not a token this API issued", field="continuation")
+    return offset
 
 
 @dataclass
@@ -114,7 +124,7 @@ class OpsService:
         self, where: FailureFilter, page_size: int = 50, continuation: str | None = None
     ) -> dict[str, Any]:
         if not 1 <= page_size <= 500:
-            raise OpsError(400, "bad_page_size", "page_size must be between 1 and 500")
+            raise OpsError(400, "bad_page_size", "page_size must be between 1 and 500", field="page_size")
         matching = [f for f in await self.state.list_failures(where.flow) if where.matches(f)]
         matching.sort(key=lambda f: (f.last_seen, f.record_id), reverse=True)
         start = _offset(continuation)
@@ -137,7 +147,7 @@ class OpsService:
             ledger = ledger or await self.state.get_ledger(kind, record_id)
         timeline = await self.traces.timeline(flow, record_id)
         if failure is None and ledger is None and not timeline:
-            raise OpsError(404, "not_found", f"nothing is known about {flow}/{record_id}")
+            raise OpsError(404, "not_found", f"nothing is known about {named(flow, record_id)}")
         attempts = []
         for summary in timeline:
             attempts.append({**asdict(summary), "snapshot": await self.traces.snapshot(summary.snapshot_ref)})
@@ -152,7 +162,7 @@ class OpsService:
     def _kinds(self, flow: str) -> tuple[str, ...]:
         kinds = kinds_of(flow)
         if kinds is None:
-            raise OpsError(404, "unknown_flow", f"no flow named {flow!r} (known: {', '.join(OPERATED_FLOWS)})")
+            raise OpsError(404, "unknown_flow", f"no flow named {flow[:80]!r} (known: {', '.join(OPERATED_FLOWS)})")
         return kinds
 
     async def retry(self, flow: str, record_id: str) -> dict[str, Any]:
@@ -160,7 +170,7 @@ class OpsService:
         kinds = self._kinds(flow)
         failure = await self.state.get_failure(flow, record_id)
         if failure is None:
-            raise OpsError(404, "not_found", f"no failure recorded for {flow}/{record_id}")
+            raise OpsError(404, "not_found", f"no failure recorded for {named(flow, record_id)}")
         if not kinds:
             raise OpsError(409, "not_retryable", f"{flow} failures hold no Square object to fetch again; resolve them")
         failed_kind = failure.event_type.split(".")[0]
@@ -182,16 +192,16 @@ class OpsService:
 
     async def resolve(self, flow: str, record_id: str, status: str, note: str) -> dict[str, Any]:
         if status not in FINAL_STATUSES:
-            raise OpsError(400, "bad_status", f"status must be one of {', '.join(FINAL_STATUSES)}")
+            raise OpsError(400, "bad_status", f"status must be one of {', '.join(FINAL_STATUSES)}", field="status")
         if await self.state.get_failure(flow, record_id) is None:
-            raise OpsError(404, "not_found", f"no failure recorded for {flow}/{record_id}")
+            raise OpsError(404, "not_found", f"no failure recorded for {named(flow, record_id)}")
         await self.state.resolve_failure(flow, record_id, note or f"marked {status}", status=status)
         return {"flow": flow, "record_id": record_id, "status": status}
 
     async def replay(self, start: datetime, end: datetime, flow: str | None = None) -> dict[str, Any]:
         """Re-deliver the events received in [start, end); the version gate makes it safe."""
         if end <= start:
-            raise OpsError(400, "bad_range", "'to' must be after 'from'")
+            raise OpsError(400, "bad_range", "'to' must be after 'from'", field="to")
         replayed = []
         for document in await self.traces.received_between(start, end):
             command = SyncCommand.model_validate(document)

@@ -1,8 +1,11 @@
-"""The webhook's work: verify, validate, enqueue, answer. Acknowledged only after the message is queued."""
+"""The webhook's work: verify, validate, enqueue, answer. Acknowledged only after the message is queued.
+
+Every signed body gets a clear answer: 200 once queued (or ignored), 4xx with a JSON error code when it can
+never be processed (Square retries a 5xx for 72 hours), 503 only when the queue itself is down.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,7 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.config.settings import WebhookSettings
-from shared.core.models import SyncCommand, WebhookEnvelope
+from shared.core.json_input import JsonInputError, read_json
+from shared.core.models import MAX_SQUARE_ID_LENGTH, SyncCommand, WebhookEnvelope
 from shared.core.ports import Clock, Metrics, Queue
 from shared.monitoring import otel
 from shared.pipeline.messages import outbound
@@ -19,8 +23,6 @@ from shared.pipeline.registry import entity_id, route_for
 from shared.pipeline.signature import is_valid_signature
 
 log = logging.getLogger("tillbridge.webhook")
-# Service Bus Standard caps a message at 256 KB; above this the object is dropped and fetched by the worker.
-MAX_INLINE_MESSAGE_BYTES = 192 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,15 +36,15 @@ def _error(status: int, code: str, message: str, headers: Mapping[str, str] | No
     return WebhookReply(status, {"error": {"code": code, "message": message}}, headers or {})
 
 
-def _parse(body: bytes) -> WebhookEnvelope | WebhookReply:
+def _parse(body: bytes) -> tuple[WebhookEnvelope, dict[str, Any]] | WebhookReply:
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _error(400, "invalid_json", "the body is not JSON")
+        document = read_json(body)
+    except JsonInputError as error:
+        return _error(400, "invalid_json", f"the body is not acceptable JSON: {error}")
     if not isinstance(document, dict):
         return _error(400, "invalid_envelope", "the body is not a JSON object")
     try:
-        return WebhookEnvelope.model_validate(document)
+        return WebhookEnvelope.model_validate(document), document
     except ValidationError as error:
         fields = sorted({".".join(str(p) for p in issue["loc"]) for issue in error.errors()})
         return _error(400, "invalid_envelope", f"missing or invalid: {', '.join(fields)}")
@@ -58,7 +60,7 @@ def build_command(envelope: WebhookEnvelope, raw_event: dict[str, Any], received
     route = route_for(envelope.type)
     if route is None:
         return None
-    command = SyncCommand(
+    return SyncCommand(
         message_id=envelope.event_id,
         event_id=envelope.event_id,
         event_type=envelope.type,
@@ -70,10 +72,17 @@ def build_command(envelope: WebhookEnvelope, raw_event: dict[str, Any], received
         source_version=_embedded_version(envelope, route.full_object_key),
         event=raw_event,
     )
-    if len(command.model_dump_json()) > MAX_INLINE_MESSAGE_BYTES:
-        thin_event = {**raw_event, "data": {k: v for k, v in raw_event["data"].items() if k != "object"}}
-        command = command.model_copy(update={"event": thin_event, "fetch": True})
-    return command
+
+
+def fitted(command: SyncCommand, queue: Queue) -> SyncCommand | None:
+    """The command as the queue takes it: whole, else without the object (the worker fetches it from
+    Square), else None (too large even then: only fields Square never makes that large remain)."""
+    if queue.fits(outbound(command)):
+        return command
+    data = command.event.get("data")
+    thin_data = {k: v for k, v in data.items() if k != "object"} if isinstance(data, dict) else {}
+    thin = command.model_copy(update={"event": {**command.event, "data": thin_data}, "fetch": True})
+    return thin if queue.fits(outbound(thin)) else None
 
 
 async def receive_webhook(
@@ -97,19 +106,28 @@ async def receive_webhook(
     if isinstance(parsed, WebhookReply):
         metrics.increment("events_rejected", reason=parsed.body["error"]["code"])
         return parsed
-    with otel.span("square_webhook", parsed.event_id, event_type=parsed.type):
-        return await _accept(parsed, body, queue=queue, clock=clock, metrics=metrics)
+    envelope, document = parsed
+    with otel.span("square_webhook", envelope.event_id, event_type=envelope.type):
+        reply = await _accept(envelope, document, queue=queue, clock=clock, metrics=metrics)
+    if reply.status in (400, 413):
+        metrics.increment("events_rejected", reason=reply.body["error"]["code"])
+    return reply
 
 
 async def _accept(
-    parsed: WebhookEnvelope, body: bytes, *, queue: Queue, clock: Clock, metrics: Metrics
+    parsed: WebhookEnvelope, document: dict[str, Any], *, queue: Queue, clock: Clock, metrics: Metrics
 ) -> WebhookReply:
-    command = build_command(parsed, json.loads(body), clock.now().isoformat())
-    if command is None:
+    built = build_command(parsed, document, clock.now().isoformat())
+    if built is None:
         metrics.increment("events_ignored", event_type=parsed.type)
         return WebhookReply(200, {"status": "ignored", "event_id": parsed.event_id, "type": parsed.type})
-    if not command.entity_id:
+    if not built.entity_id:
         return _error(400, "invalid_envelope", "missing or invalid: data.id")
+    if len(built.entity_id) > MAX_SQUARE_ID_LENGTH:
+        return _error(400, "invalid_envelope", f"the object's id is over {MAX_SQUARE_ID_LENGTH} characters")
+    command = fitted(built, queue)
+    if command is None:
+        return _error(413, "event_too_large", "the event does not fit the queue even without its object")
     try:
         await queue.send(outbound(command))
     except Exception as error:  # any queue failure: Square must retry, so never 2xx

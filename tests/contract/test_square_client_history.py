@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from shared.adapters.square_http import SquareClient
-from shared.core.errors import ConcurrencyError, InvalidDataError, ThrottledError, TransientError
+from shared.core.errors import ConcurrencyError, InvalidDataError, TerminalError, ThrottledError, TransientError
 from shared.core.paging import paginate
 from tests.contract.conftest import SQUARE_TOKEN
 from tests.contract.square_helpers import Receiver, delivered, flush
@@ -160,21 +160,24 @@ def test_create_customer_is_idempotent(square: httpx.Client) -> None:
 
 
 def test_ids_are_one_path_segment(square: httpx.Client) -> None:
-    """An id holding `../` must not address another resource (httpx would otherwise normalise the path)."""
+    """An id holding `../` must not address another resource (httpx would otherwise normalise the path): such an
+    id is refused before any request, as a terminal `invalid_id` (no Square id could be it; retrying is useless)."""
     store = square.post("/_control/locations", json={"name": "Paths"}).json()["id"]
     payment = square.post(
         "/_control/sales", json={"location_id": store, "lines": [{"name": "Tea", "price": 1}]}
     ).json()["payment"]
 
     async def scenario(client: SquareClient) -> tuple[Any, ...]:
-        return (
-            await client.retrieve_customer(f"../payments/{payment['id']}"),
-            await client.retrieve_customer(".."),
-            await client.get_payment(payment["id"]),
-        )
+        refused = []
+        for hostile in (f"../payments/{payment['id']}", ".."):
+            try:
+                await client.retrieve_customer(hostile)
+            except TerminalError as error:
+                refused.append(error.reason_code)
+        return tuple(refused), await client.get_payment(payment["id"])
 
-    sneaky, dots, real = _run(square, scenario)
-    assert sneaky is None and dots is None and real is not None and real["id"] == payment["id"]
+    refused, real = _run(square, scenario)
+    assert refused == ("invalid_id", "invalid_id") and real is not None and real["id"] == payment["id"]
 
 
 def test_injected_rate_limits_and_outages_apply_nothing(square: httpx.Client) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from shared.config.settings import WebhookSettings
 from shared.core.models import SyncCommand
 from shared.monitoring.metrics import LogMetrics
-from shared.pipeline.ingress import MAX_INLINE_MESSAGE_BYTES, receive_webhook
+from shared.pipeline.ingress import receive_webhook
 from shared.pipeline.signature import sign
 from tests.conftest import example
 from tests.fakes import FakeQueue, FixedClock
@@ -93,9 +93,9 @@ def test_queue_failure_is_503_so_square_retries() -> None:
 
 def test_huge_customer_event_is_thinned_to_fit_the_queue() -> None:
     event = example("customer.updated.json")
-    event["data"]["object"]["customer"]["note"] = "x" * (MAX_INLINE_MESSAGE_BYTES + 10)
-    queue = FakeQueue()
+    queue = FakeQueue(max_body_bytes=8_000)
+    event["data"]["object"]["customer"]["note"] = "x" * 8_000
     assert post(json.dumps(event).encode(), queue).status == 200
     command = SyncCommand.model_validate_json(queue.sent[0].body)
     assert command.fetch and "object" not in command.event["data"]
-    assert len(queue.sent[0].body) < MAX_INLINE_MESSAGE_BYTES
+    assert len(queue.sent[0].body) < 8_000

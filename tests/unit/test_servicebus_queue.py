@@ -58,7 +58,7 @@ def test_sender_link_is_opened_once_and_reused() -> None:
         return senders[-1]
 
     async def scenario() -> None:
-        queue = ServiceBusQueue(factory)
+        queue = ServiceBusQueue(factory, 262_144)
         await queue.send(OutboundMessage("a", "s", "{}"))
         await queue.send(OutboundMessage("b", "s", "{}"))
 
@@ -75,7 +75,7 @@ def test_send_failure_is_transient_and_reopens_the_link() -> None:
         return opened[-1]
 
     async def scenario() -> None:
-        queue = ServiceBusQueue(factory)
+        queue = ServiceBusQueue(factory, 262_144)
         with pytest.raises(TransientError):
             await queue.send(OutboundMessage("a", "s", "{}"))
         await queue.send(OutboundMessage("a", "s", "{}"))

@@ -40,11 +40,21 @@ async function signIn(candidate) {
   } catch (error) { return; }
   sessionStorage.setItem("tillbridge-key", key);
   $("signin").hidden = true; $("workspace").hidden = false; $("signin-message").textContent = "";
-  await refresh();
+  await Promise.all([refresh(), loadFlowFilter()]);
 }
 
 async function refresh() {
   await Promise.all([loadHealth(), loadFlows(), loadFailures(false)]);
+}
+
+// the flows a failure can be filed under (the "queue" flow too), as the API's own description lists them
+async function loadFlowFilter() {
+  const spec = await api("GET", "openapi.json");
+  const flow = spec.paths["/failures/{flow}/{record_id}"].get.parameters.find((p) => p.name === "flow");
+  const select = $("filters").elements.namedItem("flow"); const chosen = select.value;
+  select.replaceChildren(el("option", "all", { value: "" }));
+  for (const name of flow.schema.enum) select.append(el("option", name, { value: name }));
+  select.value = chosen;
 }
 
 async function loadHealth() {
@@ -80,7 +90,7 @@ async function loadFlows() {
     item.append(` · last write ${flow.last_written_at || "never"} `);
     const button = el("button", flow.paused ? `Resume ${flow.flow}` : `Pause ${flow.flow}`, { type: "button" });
     button.addEventListener("click", async () => {
-      await api("POST", `flows/${flow.flow}/${flow.paused ? "resume" : "pause"}`, { note: "from the console" });
+      await api("POST", `flows/${encodeURIComponent(flow.flow)}/${flow.paused ? "resume" : "pause"}`, { note: "from the console" });
       say(`${flow.flow} ${flow.paused ? "resumed" : "paused"}`); await loadFlows();
     });
     item.append(button); list.append(item);
