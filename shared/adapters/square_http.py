@@ -12,7 +12,14 @@ from typing import Any
 import httpx
 
 from shared.adapters.dataverse_http import exchange_record, retry_after_seconds
-from shared.core.errors import TerminalError, ThrottledError, TransientError
+from shared.core.errors import (
+    ConcurrencyError,
+    FieldProblem,
+    InvalidDataError,
+    TerminalError,
+    ThrottledError,
+    TransientError,
+)
 from shared.monitoring import tracing
 
 
@@ -142,3 +149,82 @@ class SquareClient:
             raise classify(response)
         document = response.json()
         return list(document.get("objects", [])), list(document.get("related_objects", []))
+
+    # ---- writes (two-way contact sync) ----
+
+    async def _write(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        try:
+            response = await self._http.request(
+                method, self._base + path, json=body, headers={**self._headers, **(headers or {})}
+            )
+        except httpx.TransportError as error:
+            raise TransientError(f"Square unreachable: {type(error).__name__}") from error
+        tracing.exchange(exchange_record("square", method, path, body, response))
+        if response.status_code != 200:
+            raise write_error(response)
+        return response.json()
+
+    async def update_customer(
+        self, customer_id: str, changes: dict[str, Any], *, version: int | None
+    ) -> dict[str, Any]:
+        """UpdateCustomer (sparse; a field sent as null is cleared) with `version` for optimistic concurrency:
+        a stale version raises ConcurrencyError, a rejected field InvalidDataError naming Square's field."""
+        body = {**changes, **({"version": version} if version is not None else {})}
+        document = await self._write("PUT", f"/v2/customers/{customer_id}", body, {"X-Clear-Null": "true"})
+        return dict(document["customer"])
+
+    async def create_customer(self, fields: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """CreateCustomer; the same idempotency key returns the first customer instead of a second one."""
+        document = await self._write("POST", "/v2/customers", {**fields, "idempotency_key": idempotency_key})
+        return dict(document["customer"])
+
+    async def delete_customer(self, customer_id: str, *, version: int | None) -> bool:
+        """DeleteCustomer; False when Square no longer has the customer."""
+        query = f"?version={version}" if version is not None else ""
+        try:
+            await self._write("DELETE", f"/v2/customers/{customer_id}{query}")
+        except TerminalError as error:
+            if getattr(error, "reason_code", "") == "square_not_found":
+                return False
+            raise
+        return True
+
+
+# Square's field-level validation codes (UpdateCustomer/CreateCustomer "Errors" in the API reference)
+FIELD_ERROR_CODES = {
+    "INVALID_EMAIL_ADDRESS",
+    "INVALID_PHONE_NUMBER",
+    "INVALID_TIME",
+    "VALUE_TOO_LONG",
+    "VALUE_TOO_SHORT",
+    "INVALID_VALUE",
+    "INVALID_ENUM_VALUE",
+    "INVALID_COUNTRY",
+    "INVALID_POSTAL_CODE",
+    "EXPECTED_STRING",
+}
+
+
+def write_error(response: httpx.Response) -> Exception:
+    """A failed Square write: a stale version → ConcurrencyError (re-read and decide again), bad fields →
+    InvalidDataError with Square's field and message, 404 → terminal square_not_found, else classify()."""
+    try:
+        errors = [e for e in (response.json().get("errors") or []) if isinstance(e, dict)]
+    except (ValueError, AttributeError):
+        errors = []
+    codes = {str(e.get("code", "")) for e in errors}
+    if "VERSION_MISMATCH" in codes or (response.status_code == 409 and "CONFLICT" in codes):
+        return ConcurrencyError(f"Square {response.status_code} VERSION_MISMATCH")
+    field_errors = [e for e in errors if str(e.get("code", "")) in FIELD_ERROR_CODES]
+    if response.status_code == 400 and field_errors:
+        return InvalidDataError(
+            [
+                FieldProblem(
+                    str(e.get("field") or "customer"), f"Square {e.get('code')}: {e.get('detail') or ''}".strip()
+                )
+                for e in field_errors
+            ]
+        )
+    if response.status_code == 404:
+        return TerminalError(f"Square 404 {', '.join(sorted(codes))}".strip(), reason_code="square_not_found")
+    return classify(response)

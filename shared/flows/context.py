@@ -11,6 +11,7 @@ from shared.config.location_owners import LocationOwners
 from shared.core.coalesce import Coalescer
 from shared.core.ports import Clock, DataverseApi, Metrics, SquareApi, StateStore
 from shared.flows.customer_mapping import ContactColumns
+from shared.flows.ownership import TwoWayOptions
 
 log = logging.getLogger("tillbridge.flow")
 
@@ -23,6 +24,7 @@ class Outcome(StrEnum):
     DEACTIVATED = "deactivated"
     MERGED = "merged"
     IGNORED = "ignored"
+    SUPPRESSED = "suppressed"  # Tillbridge's own change coming back (two-way echo): nothing is written
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class FlowContext:
     sales: SalesOptions = field(default_factory=SalesOptions)
     orders: Coalescer[str, dict[str, Any]] | None = None
     reported_unmapped: set[str] = field(default_factory=set)
+    two_way: TwoWayOptions = field(default_factory=TwoWayOptions)
 
     async def load_order(self, order_id: str) -> dict[str, Any] | None:
         """Concurrent order look-ups share one BatchRetrieveOrders call."""

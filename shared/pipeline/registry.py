@@ -54,6 +54,8 @@ KINDS: dict[str, Kind] = {
         Kind("refund", "refunds", "shared.flows.refunds:sync_refund", "refund.updated"),
         Kind("location", "locations", "shared.flows.locations:sync_location", "location.updated"),
         Kind("catalog", "catalog", "shared.flows.catalog:sync_catalog", "catalog.version.updated"),
+        # CRM → Square: contact changes read by Dataverse change tracking, not Square events (no ROUTES entry)
+        Kind("contact", "crm-contacts", "shared.flows.crm_contacts:sync_contact", "contact.changed"),
     )
 }
 

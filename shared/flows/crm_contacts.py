@@ -1,0 +1,389 @@
+"""CRM → Square (flow `crm-contacts`): a contact change read by change tracking becomes one sparse
+UpdateCustomer carrying only the columns the CRM owns (or won), sent with Square's `version`; a version
+mismatch re-reads the customer and decides again; Tillbridge's own CRM writes coming back are suppressed
+(app user + the fingerprints in the ledger). Deletes and unlinked contacts follow the two-way options.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared.core.errors import (
+    ConcurrencyError,
+    FieldProblem,
+    InvalidDataError,
+    NeedsReviewError,
+    TransientError,
+)
+from shared.core.models import SyncCommand
+from shared.core.ports import LedgerRow
+from shared.flows import customer_mapping as cm
+from shared.flows.context import FlowContext, Outcome
+from shared.flows.customers import parse_customer
+from shared.flows.ownership import (
+    CrmDeletes,
+    CrmToSquare,
+    Sides,
+    SyncedField,
+    column_of_square_field,
+    decide_crm_to_square,
+    fingerprints,
+    square_changes,
+    state_hash,
+    synced_fields,
+)
+from shared.flows.two_way import ROW_STATE_COLUMNS, dump_fields, load_fields, square_fingerprints, synced_columns
+from shared.monitoring import tracing
+
+log = logging.getLogger("tillbridge.crm_contacts")
+FLOW = "crm-contacts"
+CUSTOMER, CONTACT = "customer", "contact"
+MAX_VERSION_RETRIES = 3
+CREATE_NEEDS = ("given_name", "family_name", "company_name", "email_address", "phone_number")
+
+
+def contact_select(columns: cm.ContactColumns) -> list[str]:
+    """What the poller and this flow read of a contact: the synced columns, the key and the row's state."""
+    return [*synced_columns(columns), columns.square_id, *ROW_STATE_COLUMNS]
+
+
+async def sync_contact(command: SyncCommand, ctx: FlowContext) -> Outcome:
+    """Apply one CRM contact change to Square; raises Transient or Terminal errors for the worker to route."""
+    if command.event_type == "contact.deleted":
+        return await _deleted(command.entity_id, ctx)
+    row = await _load_row(command, ctx)
+    if row is None:
+        return await _deleted(command.entity_id, ctx)
+    square_id = str(row.get(ctx.columns.square_id) or "")
+    if not square_id:
+        return await _unlinked(command.entity_id, row, ctx)
+    ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
+    if ledger is not None and ledger.status != "active":
+        tracing.step("skipped", reason=f"the Square customer is {ledger.status}")
+        return Outcome.IGNORED
+    if row.get("statecode") == 1 and ctx.two_way.crm_deletes is CrmDeletes.DELETE:
+        return await _delete_in_square(command.entity_id, square_id, ctx)
+    outcome = await _push(command, row, square_id, ledger, ctx)
+    await _settle_contact(ctx, command.entity_id, square_id)
+    return outcome
+
+
+async def _load_row(command: SyncCommand, ctx: FlowContext) -> dict[str, Any] | None:
+    data_object = (command.event.get("data") or {}).get("object") or {}
+    row = None if command.fetch else data_object.get("contact")
+    source = "change_tracking"
+    if not isinstance(row, dict):
+        row = await ctx.dataverse.get(cm.CONTACTS, command.entity_id, contact_select(ctx.columns))
+        source = "crm"
+    tracing.step("fetched", source=source, found=row is not None, row_version=(row or {}).get("versionnumber"))
+    tracing.snapshot("crm_row", row)
+    return row
+
+
+async def _app_user(ctx: FlowContext) -> str:
+    options = ctx.two_way
+    if options.app_user_id is None:
+        options.app_user_id = str((await ctx.dataverse.who_am_i()).get("UserId", "")).lower()
+    return options.app_user_id
+
+
+def _mapped(raw: dict[str, Any], ctx: FlowContext) -> cm.ContactPlan | None:
+    """A Square customer in the CRM's shape (None when it cannot be mapped: the customer flow reports that)."""
+    try:
+        return cm.map_customer(parse_customer(raw), columns=ctx.columns, phone_region=ctx.phone_region)
+    except InvalidDataError:
+        return None
+
+
+def _decide(
+    row: dict[str, Any], sides: Sides, ctx: FlowContext, forced: list[str], square: cm.ContactPlan | None
+) -> CrmToSquare:
+    square_now = square_fingerprints(square.payload, ctx.phone_region) if square is not None else None
+    decision = decide_crm_to_square(
+        row,
+        owners=ctx.two_way.owners,
+        fields=synced_fields(ctx.columns),
+        sides=sides,
+        square_now=square_now,
+        square_values=square.payload if square is not None else None,
+        forced=forced,
+        rule=ctx.two_way.conflicts,
+        region=ctx.phone_region,
+    )
+    for conflict in decision.conflicts:
+        tracing.step(
+            "conflict",
+            column=conflict.column,
+            square_value=conflict.square_value,
+            crm_value=conflict.crm_value,
+            square_at=conflict.square_at,
+            crm_at=conflict.crm_at,
+            winner=conflict.winner,
+        )
+        ctx.metrics.increment("crm_conflicts", flow=FLOW, winner=conflict.winner)
+    if decision.needs_review:
+        columns = ", ".join(c.column for c in decision.conflicts if c.winner == "review")
+        raise NeedsReviewError(f"Square and the CRM both changed {columns} since the last sync", ())
+    return decision
+
+
+async def _push(
+    command: SyncCommand, row: dict[str, Any], square_id: str, ledger: LedgerRow | None, ctx: FlowContext
+) -> Outcome:
+    row_version = row.get("versionnumber")
+    known_version = ledger.crm_row_version if ledger is not None else None
+    if known_version is not None and isinstance(row_version, int) and row_version < known_version:
+        tracing.step("gated", decision="stale", row_version=row_version, ledger_row_version=known_version)
+        return Outcome.STALE
+    crm_now = fingerprints(row, synced_columns(ctx.columns), ctx.phone_region)
+    crm_before = load_fields(ledger.crm_fields) if ledger else None
+    forced = list(((command.event.get("data") or {}).get("object") or {}).get("forced") or [])
+    unchanged = crm_before is not None and all(crm_before.get(c) == fp for c, fp in crm_now.items())
+    if unchanged and command.event_type != "contact.push":
+        own = str(row.get("_modifiedby_value") or "").lower() == await _app_user(ctx)
+        tracing.step("suppressed" if own else "unchanged", reason="own_write" if own else "no synced column changed")
+        ctx.metrics.increment("crm_changes_suppressed" if own else "crm_changes_unchanged", flow=FLOW)
+        return Outcome.SUPPRESSED if own else Outcome.UNCHANGED
+    if not ctx.two_way.active:
+        tracing.step("skipped", reason="every contact column is Square's")
+        return Outcome.IGNORED
+    square_before = load_fields(ledger.square_fields) if ledger else None
+    square = None
+    if ledger is None or square_before is None or ledger.version is None:  # nothing recorded yet: ask Square
+        raw = await ctx.square.retrieve_customer(square_id)
+        if raw is None:
+            tracing.step("skipped", reason="the Square customer no longer exists")
+            return Outcome.IGNORED
+        square = _mapped(raw, ctx)
+        version: int | None = raw.get("version")
+    else:
+        version = ledger.version
+    sides = Sides(square_before, crm_before, ledger.updated_at if ledger else None, row.get("modifiedon"))
+    decision = _decide(row, sides, ctx, forced, square)
+    if not decision.send:
+        await _remember_crm(ctx, square_id, row, crm_now)
+        tracing.step("unchanged", reason="Square already holds every column the CRM owns")
+        return Outcome.UNCHANGED
+    return await _send(row, square_id, ledger, ctx, _Attempt(version, decision, sides, forced))
+
+
+class _Attempt:
+    """One UpdateCustomer under way: the version it is sent on and what it carries."""
+
+    def __init__(self, version: int | None, decision: CrmToSquare, sides: Sides, forced: list[str]) -> None:
+        self.version, self.decision, self.sides, self.forced = version, decision, sides, forced
+
+
+async def _send(
+    row: dict[str, Any], square_id: str, ledger: LedgerRow | None, ctx: FlowContext, attempt: _Attempt
+) -> Outcome:
+    fields = synced_fields(ctx.columns)
+    ledger = await _write_ahead(ctx, square_id, row, ledger, attempt)
+    for _ in range(MAX_VERSION_RETRIES):
+        body = square_changes(row, attempt.decision.send, fields, ctx.phone_region)
+        tracing.snapshot("square_update", body)
+        tracing.step("sending", columns=list(attempt.decision.send), version=attempt.version)
+        try:
+            updated = await ctx.square.update_customer(square_id, body, version=attempt.version)
+        except ConcurrencyError:
+            ctx.metrics.increment("crm_version_conflicts", flow=FLOW)
+            raw = await ctx.square.retrieve_customer(square_id)
+            if raw is None:
+                await _clear_marker(ctx, square_id)
+                tracing.step("skipped", reason="the Square customer no longer exists")
+                return Outcome.IGNORED
+            square = _mapped(raw, ctx)
+            sides = Sides(
+                attempt.sides.square_before, attempt.sides.crm_before, raw.get("updated_at"), row.get("modifiedon")
+            )
+            tracing.step("version_mismatch", square_version=raw.get("version"))
+            decision = _decide(row, sides, ctx, attempt.forced, square)
+            attempt = _Attempt(raw.get("version"), decision, sides, attempt.forced)
+            if not decision.send:
+                await _clear_marker(ctx, square_id)
+                return Outcome.UNCHANGED
+            ledger = await _write_ahead(ctx, square_id, row, ledger, attempt)
+            continue
+        except InvalidDataError as error:
+            await _clear_marker(ctx, square_id)
+            raise _rejected(error, fields) from error
+        await _commit_sent(ctx, square_id, row, attempt, updated)
+        ctx.metrics.increment("crm_changes_sent", flow=FLOW)
+        tracing.step("written", target="square", version=updated.get("version"), columns=list(attempt.decision.send))
+        return Outcome.WRITTEN
+    raise TransientError(f"Square customer {square_id} kept changing while its CRM edit was being sent")
+
+
+async def _write_ahead(
+    ctx: FlowContext, square_id: str, row: dict[str, Any], ledger: LedgerRow | None, attempt: _Attempt
+) -> LedgerRow:
+    """Before the write: the version Tillbridge's own update will produce and the values it will carry, so
+    that version's webhook is recognised as this write even if it overtakes the commit."""
+    current = ledger or LedgerRow(kind=CUSTOMER, square_id=square_id, dataverse_id=str(row.get("contactid") or ""))
+    predicted = dict(load_fields(current.square_fields) or {})
+    predicted.update({c: attempt.decision.crm_now[c] for c in attempt.decision.send})
+    current.echo_version = attempt.version + 1 if attempt.version is not None else None
+    current.echo_hash = state_hash(predicted) if current.echo_version is not None else None
+    return await ctx.state.save_ledger(current)
+
+
+def _remember_row(ledger: LedgerRow, row: dict[str, Any], crm_now: dict[str, str]) -> None:
+    ledger.crm_fields = dump_fields({**(load_fields(ledger.crm_fields) or {}), **crm_now})
+    ledger.crm_modified_on = row.get("modifiedon") or ledger.crm_modified_on
+    if isinstance(row.get("versionnumber"), int):
+        ledger.crm_row_version = max(row["versionnumber"], ledger.crm_row_version or 0)
+
+
+async def _commit_sent(
+    ctx: FlowContext, square_id: str, row: dict[str, Any], attempt: _Attempt, updated: dict[str, Any]
+) -> None:
+    """After the write: what the CRM holds; and if the CRM had every Square change up to the version the
+    update was sent on, the new version (its webhook then changes nothing), else the webhooks apply."""
+    new_version = updated.get("version")
+    plan = _mapped(updated, ctx)
+    for _ in range(MAX_VERSION_RETRIES):
+        ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
+        if ledger is None:
+            return
+        _remember_row(ledger, row, attempt.decision.crm_now)
+        if ledger.echo_version is not None and isinstance(new_version, int) and ledger.echo_version <= new_version:
+            ledger.echo_version = ledger.echo_hash = None
+        caught_up = ledger.version is not None and ledger.version == attempt.version
+        if caught_up and plan is not None and isinstance(new_version, int):
+            ledger.version, ledger.updated_at = new_version, updated.get("updated_at")
+            ledger.square_fields = dump_fields(square_fingerprints(plan.payload, ctx.phone_region))
+            ledger.content_hash = plan.content_hash
+        try:
+            await ctx.state.save_ledger(ledger)
+            return
+        except ConcurrencyError:
+            continue  # the customer flow committed in between (perhaps this very echo): read again
+    raise TransientError(f"ledger row of {square_id} kept changing")
+
+
+async def _clear_marker(ctx: FlowContext, square_id: str) -> None:
+    ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
+    if ledger is not None and ledger.echo_version is not None:
+        ledger.echo_version = ledger.echo_hash = None
+        await ctx.state.save_ledger(ledger)
+
+
+async def _remember_crm(ctx: FlowContext, square_id: str, row: dict[str, Any], crm_now: dict[str, str]) -> None:
+    """Nothing to send: keep what the CRM now holds, so the Square side compares with the truth."""
+    ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
+    if ledger is None:
+        return
+    _remember_row(ledger, row, crm_now)
+    await ctx.state.save_ledger(ledger)
+
+
+def _rejected(error: InvalidDataError, fields: tuple[SyncedField, ...]) -> InvalidDataError:
+    """Square's field errors, named by the CRM column a person must fix (Square's field and message kept)."""
+    return InvalidDataError(
+        [
+            FieldProblem(column_of_square_field(p.field, fields), f"{p.reason} (Square field {p.field})")
+            for p in error.problems
+        ]
+    )
+
+
+async def _settle_contact(ctx: FlowContext, contact_id: str, square_id: str) -> None:
+    """The contact's own ledger row: which customer it is linked to (a CRM delete names only the contact)
+    and whether a failure is open (resolved by this success)."""
+    row = await ctx.state.get_ledger(CONTACT, contact_id)
+    if row is not None and row.customer_id == square_id and not row.failure_open:
+        return
+    row = row or LedgerRow(kind=CONTACT, square_id=contact_id, dataverse_id=contact_id)
+    had_failure = row.failure_open
+    row.customer_id, row.failure_open, row.failed_version = square_id, False, None
+    row.pending_version = row.pending_updated_at = row.pending_event_id = None
+    await ctx.state.save_ledger(row)
+    if had_failure:
+        await ctx.state.resolve_failure(FLOW, contact_id, "synced")
+
+
+async def _linked_customer(ctx: FlowContext, contact_id: str) -> str | None:
+    row = await ctx.state.get_ledger(CONTACT, contact_id)
+    if row is not None and row.customer_id:
+        return row.customer_id
+    after: str | None = None
+    while True:  # not seen by this flow yet: look for the customer linked to it (rare: deletes only)
+        rows, after = await ctx.state.ledger_page(CUSTOMER, after, 1000)
+        found = next((r.square_id for r in rows if (r.dataverse_id or "").lower() == contact_id.lower()), None)
+        if found or after is None:
+            return found
+
+
+async def _deleted(contact_id: str, ctx: FlowContext) -> Outcome:
+    if ctx.two_way.crm_deletes is CrmDeletes.IGNORE:
+        tracing.step("skipped", reason="CRM deletes are ignored (CRM_DELETES=ignore)")
+        return Outcome.IGNORED
+    square_id = await _linked_customer(ctx, contact_id)
+    if square_id is None:
+        tracing.step("skipped", reason="the contact was not linked to a Square customer")
+        return Outcome.IGNORED
+    return await _delete_in_square(contact_id, square_id, ctx)
+
+
+async def _delete_in_square(contact_id: str, square_id: str, ctx: FlowContext) -> Outcome:
+    ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
+    if ledger is not None and ledger.status != "active":
+        tracing.step("skipped", reason=f"the Square customer is {ledger.status}")
+        return Outcome.IGNORED
+    existed = await ctx.square.delete_customer(square_id, version=None)
+    row = ledger or LedgerRow(kind=CUSTOMER, square_id=square_id, dataverse_id=contact_id)
+    row.status = "deleted"
+    await ctx.state.save_ledger(row)
+    tracing.step("deleted", target="square", customer_id=square_id, existed=existed)
+    ctx.metrics.increment("crm_deletes_sent", flow=FLOW)
+    await _settle_contact(ctx, contact_id, square_id)
+    return Outcome.WRITTEN
+
+
+async def _unlinked(contact_id: str, row: dict[str, Any], ctx: FlowContext) -> Outcome:
+    """A contact with no Square customer: created in Square only when CRM_CREATE_IN_SQUARE says so."""
+    if not ctx.two_way.create_in_square or row.get("statecode") == 1:
+        tracing.step("skipped", reason="not linked to a Square customer (CRM_CREATE_IN_SQUARE=false)")
+        return Outcome.IGNORED
+    fields = synced_fields(ctx.columns)
+    pushable = [f.column for f in fields if f.square_path is not None]
+    body = {k: v for k, v in square_changes(row, pushable, fields, ctx.phone_region).items() if v not in (None, {})}
+    if isinstance(body.get("address"), dict):
+        body["address"] = {k: v for k, v in body["address"].items() if v is not None}
+    if not any(body.get(name) for name in CREATE_NEEDS):
+        raise InvalidDataError(
+            [FieldProblem("firstname,lastname,emailaddress1,mobilephone", "Square needs a name, email or phone")]
+        )
+    try:
+        customer = await ctx.square.create_customer(body, idempotency_key=f"tb-{contact_id}")
+    except InvalidDataError as error:
+        raise _rejected(error, fields) from error
+    square_id = str(customer["id"])
+    await _link_created(ctx, contact_id, row, customer)
+    await ctx.dataverse.update(cm.CONTACTS, contact_id, {ctx.columns.square_id: square_id})
+    await _settle_contact(ctx, contact_id, square_id)
+    tracing.step("written", target="square", created=square_id)
+    ctx.metrics.increment("crm_customers_created", flow=FLOW)
+    return Outcome.WRITTEN
+
+
+async def _link_created(ctx: FlowContext, contact_id: str, row: dict[str, Any], customer: dict[str, Any]) -> None:
+    """The ledger links the new customer to the contact before the key is written, so the customer's own
+    webhook (customer.created) updates this contact instead of matching or creating another."""
+    square_id = str(customer["id"])
+    if await ctx.state.get_ledger(CUSTOMER, square_id) is not None:
+        return  # a retry: the first attempt linked it
+    plan = _mapped(customer, ctx)
+    ledger = LedgerRow(
+        kind=CUSTOMER,
+        square_id=square_id,
+        dataverse_id=contact_id,
+        version=customer.get("version"),
+        updated_at=customer.get("updated_at"),
+        content_hash=plan.content_hash if plan else None,
+        square_fields=dump_fields(square_fingerprints(plan.payload, ctx.phone_region)) if plan else None,
+        crm_fields=dump_fields(fingerprints(row, synced_columns(ctx.columns), ctx.phone_region)),
+        crm_modified_on=row.get("modifiedon"),
+    )
+    await ctx.state.save_ledger(ledger)
