@@ -5,6 +5,7 @@ points at the bottom; tests call `reset()` after changing settings.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start sho
     from shared.adapters.dataverse_http import DataverseClient
     from shared.adapters.square_http import SquareClient
     from shared.adapters.table_state import TableStateStore
+    from shared.config.file import TillbridgeConfig
     from shared.core.ports import Queue
     from shared.flows.context import FlowContext
     from shared.monitoring.tracing import TraceStore
@@ -35,6 +37,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start sho
     from shared.pipeline.reconcile import ReconcileReport, SweepReport
     from shared.pipeline.worker import Worker
 
+log = logging.getLogger("tillbridge.config")
 CLOCK = SystemClock()
 METRICS = LogMetrics()
 quiet_noisy_loggers()
@@ -85,6 +88,19 @@ class Backend:
         _observe()
         self.settings: Settings = load_settings(env)
         self._ingress_queue = ingress_queue
+        # The configuration file: an invalid one stops processing (the worker holds every message) but
+        # not the admin API and console, which say what is wrong; never half-applied.
+        from shared.config.file import load_for_app
+
+        self.config: TillbridgeConfig | None
+        self.config, self.config_status = load_for_app(
+            env, prefix=self.settings.sync.prefix, legacy_owners=self.settings.sales.location_owners
+        )
+        if self.config is None:
+            log.error(
+                "configuration file is invalid; no event is processed until it is fixed:\n%s",
+                "\n".join(self.config_status.problems),
+            )
 
     @cached_property
     def queue(self) -> Queue:
@@ -146,6 +162,7 @@ class Backend:
         from shared.flows.customer_mapping import ContactColumns
 
         sync, sales = self.settings.sync, self.settings.sales
+        owners = self.config.locations if self.config is not None else sales.location_owners
         return FlowContext(
             dataverse=self.dataverse,
             square=self.square,
@@ -154,7 +171,8 @@ class Backend:
             metrics=METRICS,
             columns=ContactColumns(sync.prefix),
             phone_region=sync.default_phone_region,
-            sales=SalesOptions(sales.guest_checkout, sales.location_owners, sales.refund_case_threshold),
+            sales=SalesOptions(sales.guest_checkout, owners, sales.refund_case_threshold),
+            config=self.config,
         )
 
     @cached_property
@@ -163,7 +181,8 @@ class Backend:
 
         q = self.settings.queue
         policy = RetryPolicy(q.max_delivery_attempts, q.retry_base_seconds, q.retry_max_seconds)
-        return Worker(ctx=self.flow_context, retry_queue=self.queue, policy=policy, traces=self.traces)
+        blocked = None if self.config is not None else f"the configuration file {self.config_status.file} is invalid"
+        return Worker(ctx=self.flow_context, retry_queue=self.queue, policy=policy, traces=self.traces, blocked=blocked)
 
     @cached_property
     def queue_stats(self) -> QueueStats:
@@ -185,7 +204,9 @@ class Backend:
     def ops(self) -> OpsService:
         from shared.ops.service import OpsService
 
-        return OpsService(self.state, self.traces, self.queue, CLOCK, self.queue_stats)
+        return OpsService(
+            self.state, self.traces, self.queue, CLOCK, self.queue_stats, config_status=self.config_status
+        )
 
 
 _ingress: Ingress | None = None

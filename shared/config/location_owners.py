@@ -41,14 +41,19 @@ class LocationOwners:
         return LocationAssignment(self.default_owner), False
 
 
+def owner_bind(value: str) -> str | None:
+    """`systemusers/<guid>` or `teams/<guid>` → the @odata.bind path; None when it is neither."""
+    match = _OWNER.match(value)
+    return f"/{match.group(1)}({match.group(2).lower()})" if match else None
+
+
 def _owner(value: object, where: str, problems: list[str]) -> str | None:
     if value in (None, ""):
         return None
-    match = _OWNER.match(str(value))
-    if match is None:
+    bind = owner_bind(str(value))
+    if bind is None:
         problems.append(f"{where}: must be systemusers/<guid> or teams/<guid>")
-        return None
-    return f"/{match.group(1)}({match.group(2).lower()})"
+    return bind
 
 
 def parse_location_owners(text: str, source: str) -> tuple[LocationOwners, list[str]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from shared.config.file import TillbridgeConfig, default_config
 from shared.config.location_owners import LocationOwners
 from shared.core.coalesce import Coalescer
 from shared.core.ports import Clock, DataverseApi, Metrics, SquareApi, StateStore
@@ -47,6 +48,13 @@ class FlowContext:
     orders: Coalescer[str, dict[str, Any]] | None = None
     reported_unmapped: set[str] = field(default_factory=set)
     two_way: TwoWayOptions = field(default_factory=TwoWayOptions)
+    config: TillbridgeConfig | None = None  # the configuration file (None: the shipped default)
+
+    @property
+    def configuration(self) -> TillbridgeConfig:
+        if self.config is None:
+            self.config = default_config(self.columns.prefix)
+        return self.config
 
     async def load_order(self, order_id: str) -> dict[str, Any] | None:
         """Concurrent order look-ups share one BatchRetrieveOrders call."""

@@ -31,9 +31,16 @@ from shared.flows.ownership import (
     fingerprints,
     square_changes,
     state_hash,
-    synced_fields,
 )
-from shared.flows.two_way import ROW_STATE_COLUMNS, dump_fields, load_fields, square_fingerprints, synced_columns
+from shared.flows.two_way import (
+    ROW_STATE_COLUMNS,
+    active,
+    contact_fields,
+    dump_fields,
+    load_fields,
+    owners,
+    square_fingerprints,
+)
 from shared.monitoring import tracing
 
 log = logging.getLogger("tillbridge.crm_contacts")
@@ -43,9 +50,9 @@ MAX_VERSION_RETRIES = 3
 CREATE_NEEDS = ("given_name", "family_name", "company_name", "email_address", "phone_number")
 
 
-def contact_select(columns: cm.ContactColumns) -> list[str]:
-    """What the poller and this flow read of a contact: the synced columns, the key and the row's state."""
-    return [*synced_columns(columns), columns.square_id, *ROW_STATE_COLUMNS]
+def contact_select(fields: tuple[SyncedField, ...], columns: cm.ContactColumns) -> list[str]:
+    """What the poller and this flow read of a contact: the mapped columns, the key and the row's state."""
+    return [*(f.column for f in fields), columns.square_id, *ROW_STATE_COLUMNS]
 
 
 async def sync_contact(command: SyncCommand, ctx: FlowContext) -> Outcome:
@@ -74,7 +81,7 @@ async def _load_row(command: SyncCommand, ctx: FlowContext) -> dict[str, Any] | 
     row = None if command.fetch else data_object.get("contact")
     source = "change_tracking"
     if not isinstance(row, dict):
-        row = await ctx.dataverse.get(cm.CONTACTS, command.entity_id, contact_select(ctx.columns))
+        row = await ctx.dataverse.get(cm.CONTACTS, command.entity_id, contact_select(contact_fields(ctx), ctx.columns))
         source = "crm"
     tracing.step("fetched", source=source, found=row is not None, row_version=(row or {}).get("versionnumber"))
     tracing.snapshot("crm_row", row)
@@ -91,7 +98,9 @@ async def _app_user(ctx: FlowContext) -> str:
 def _mapped(raw: dict[str, Any], ctx: FlowContext) -> cm.ContactPlan | None:
     """A Square customer in the CRM's shape (None when it cannot be mapped: the customer flow reports that)."""
     try:
-        return cm.map_customer(parse_customer(raw), columns=ctx.columns, phone_region=ctx.phone_region)
+        customer = parse_customer(raw)
+        mapping = ctx.configuration.contact_mapping
+        return cm.map_customer(customer, columns=ctx.columns, phone_region=ctx.phone_region, mapping=mapping)
     except InvalidDataError:
         return None
 
@@ -99,11 +108,11 @@ def _mapped(raw: dict[str, Any], ctx: FlowContext) -> cm.ContactPlan | None:
 def _decide(
     row: dict[str, Any], sides: Sides, ctx: FlowContext, forced: list[str], square: cm.ContactPlan | None
 ) -> CrmToSquare:
-    square_now = square_fingerprints(square.payload, ctx.phone_region) if square is not None else None
+    square_now = square_fingerprints(ctx, square.payload) if square is not None else None
     decision = decide_crm_to_square(
         row,
-        owners=ctx.two_way.owners,
-        fields=synced_fields(ctx.columns),
+        owners=owners(ctx),
+        fields=contact_fields(ctx),
         sides=sides,
         square_now=square_now,
         square_values=square.payload if square is not None else None,
@@ -136,7 +145,7 @@ async def _push(
     if known_version is not None and isinstance(row_version, int) and row_version < known_version:
         tracing.step("gated", decision="stale", row_version=row_version, ledger_row_version=known_version)
         return Outcome.STALE
-    crm_now = fingerprints(row, synced_columns(ctx.columns), ctx.phone_region)
+    crm_now = fingerprints(row, contact_fields(ctx), ctx.phone_region)
     crm_before = load_fields(ledger.crm_fields) if ledger else None
     forced = list(((command.event.get("data") or {}).get("object") or {}).get("forced") or [])
     unchanged = crm_before is not None and all(crm_before.get(c) == fp for c, fp in crm_now.items())
@@ -145,7 +154,7 @@ async def _push(
         tracing.step("suppressed" if own else "unchanged", reason="own_write" if own else "no synced column changed")
         ctx.metrics.increment("crm_changes_suppressed" if own else "crm_changes_unchanged", flow=FLOW)
         return Outcome.SUPPRESSED if own else Outcome.UNCHANGED
-    if not ctx.two_way.active:
+    if not active(ctx):
         tracing.step("skipped", reason="every contact column is Square's")
         return Outcome.IGNORED
     square_before = load_fields(ledger.square_fields) if ledger else None
@@ -178,7 +187,7 @@ class _Attempt:
 async def _send(
     row: dict[str, Any], square_id: str, ledger: LedgerRow | None, ctx: FlowContext, attempt: _Attempt
 ) -> Outcome:
-    fields = synced_fields(ctx.columns)
+    fields = contact_fields(ctx)
     ledger = await _write_ahead(ctx, square_id, row, ledger, attempt)
     for _ in range(MAX_VERSION_RETRIES):
         body = square_changes(row, attempt.decision.send, fields, ctx.phone_region)
@@ -252,7 +261,7 @@ async def _commit_sent(
         caught_up = ledger.version is not None and ledger.version == attempt.version
         if caught_up and plan is not None and isinstance(new_version, int):
             ledger.version, ledger.updated_at = new_version, updated.get("updated_at")
-            ledger.square_fields = dump_fields(square_fingerprints(plan.payload, ctx.phone_region))
+            ledger.square_fields = dump_fields(square_fingerprints(ctx, plan.payload))
             ledger.content_hash = plan.content_hash
         try:
             await ctx.state.save_ledger(ledger)
@@ -346,7 +355,7 @@ async def _unlinked(contact_id: str, row: dict[str, Any], ctx: FlowContext) -> O
     if not ctx.two_way.create_in_square or row.get("statecode") == 1:
         tracing.step("skipped", reason="not linked to a Square customer (CRM_CREATE_IN_SQUARE=false)")
         return Outcome.IGNORED
-    fields = synced_fields(ctx.columns)
+    fields = contact_fields(ctx)
     pushable = [f.column for f in fields if f.square_path is not None]
     body = {k: v for k, v in square_changes(row, pushable, fields, ctx.phone_region).items() if v not in (None, {})}
     if isinstance(body.get("address"), dict):
@@ -382,8 +391,8 @@ async def _link_created(ctx: FlowContext, contact_id: str, row: dict[str, Any], 
         version=customer.get("version"),
         updated_at=customer.get("updated_at"),
         content_hash=plan.content_hash if plan else None,
-        square_fields=dump_fields(square_fingerprints(plan.payload, ctx.phone_region)) if plan else None,
-        crm_fields=dump_fields(fingerprints(row, synced_columns(ctx.columns), ctx.phone_region)),
+        square_fields=dump_fields(square_fingerprints(ctx, plan.payload)) if plan else None,
+        crm_fields=dump_fields(fingerprints(row, contact_fields(ctx), ctx.phone_region)),
         crm_modified_on=row.get("modifiedon"),
     )
     await ctx.state.save_ledger(ledger)

@@ -1,36 +1,22 @@
-"""Square customer → Dataverse contact: pure mapping, validation and content hash (no I/O)."""
+"""Square customer → Dataverse contact: the configuration file's contact mapping applied, the matching keys
+and the content hash (pure; no I/O)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
+from shared.config.file import default_config
+from shared.config.mappings import Mapping
 from shared.core.errors import FieldProblem, InvalidDataError
 from shared.core.models import SquareCustomer
-from shared.core.normalize import NormalizationError, display_email, normalize_email, normalize_phone
+from shared.core.normalize import NormalizationError, normalize_email, normalize_phone
+from shared.flows.mapping_engine import apply_mapping
 
 CONTACT_ENTITY = "contact"
 CONTACTS = "contacts"
-
-# Dataverse max lengths of the standard contact columns Tillbridge writes (contact table reference).
-MAX_LENGTHS = {
-    "firstname": 50,
-    "lastname": 50,
-    "nickname": 100,
-    "emailaddress1": 100,
-    "mobilephone": 50,
-    "address1_line1": 250,
-    "address1_line2": 250,
-    "address1_line3": 250,
-    "address1_city": 80,
-    "address1_stateorprovince": 50,
-    "address1_postalcode": 20,
-    "address1_country": 80,
-    "description": 2000,
-}
 
 
 @dataclass(frozen=True)
@@ -51,9 +37,6 @@ class ContactColumns:
     def company_name(self) -> str:
         return f"{self.prefix}_squarecompanyname"
 
-    def custom_max_lengths(self) -> dict[str, int]:
-        return {self.square_id: 100, self.reference_id: 100, self.company_name: 500}
-
 
 @dataclass(frozen=True)
 class ContactPlan:
@@ -70,94 +53,39 @@ def content_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    stripped = value.strip()
-    return stripped or None
-
-
-def _birthdate(raw: str | None, problems: list[FieldProblem]) -> str | None:
-    """Square sends YYYY-MM-DD, with year 0000 when the customer gave no year (then nothing is written)."""
-    if not raw:
-        return None
-    text = raw.strip()[:10]
-    if text.startswith("0000"):
-        return None
+def _email_key(customer: SquareCustomer) -> str | None:
+    """The matching key (case-folded), whatever column the address is mapped to."""
+    raw = (customer.email_address or "").strip()
     try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        problems.append(FieldProblem("birthday", "not a calendar date (expected YYYY-MM-DD)"))
-        return None
+        return normalize_email(raw) if raw else None
+    except NormalizationError:
+        return None  # the mapping reports the bad address
 
 
-def _address_columns(customer: SquareCustomer) -> dict[str, str | None]:
-    address = customer.address
-    if address is None:
-        return {}
-    return {
-        "address1_line1": _text(address.address_line_1),
-        "address1_line2": _text(address.address_line_2),
-        "address1_line3": _text(address.address_line_3),
-        "address1_city": _text(address.locality),
-        "address1_stateorprovince": _text(address.administrative_district_level_1),
-        "address1_postalcode": _text(address.postal_code),
-        "address1_country": _text(address.country),
-    }
-
-
-def _email(customer: SquareCustomer, problems: list[FieldProblem]) -> tuple[str | None, str | None]:
-    raw = _text(customer.email_address)
-    if raw is None:
-        return None, None
+def _phone_key(customer: SquareCustomer, region: str) -> str | None:
+    raw = (customer.phone_number or "").strip()
     try:
-        return display_email(raw), normalize_email(raw)
-    except NormalizationError as error:
-        problems.append(FieldProblem("email_address", str(error)))
-        return None, None
-
-
-def _phone(customer: SquareCustomer, region: str, problems: list[FieldProblem]) -> str | None:
-    raw = _text(customer.phone_number)
-    if raw is None:
-        return None
-    try:
-        return normalize_phone(raw, region)
-    except NormalizationError as error:
-        problems.append(FieldProblem("phone_number", str(error)))
+        return normalize_phone(raw, region) if raw else None
+    except NormalizationError:
         return None
 
 
-def _check_lengths(payload: dict[str, Any], limits: dict[str, int], problems: list[FieldProblem]) -> None:
-    for column, limit in limits.items():
-        value = payload.get(column)
-        if isinstance(value, str) and len(value) > limit:
-            problems.append(FieldProblem(column, f"{len(value)} characters, the CRM column holds {limit}"))
-
-
-def map_customer(customer: SquareCustomer, *, columns: ContactColumns, phone_region: str) -> ContactPlan:
-    """The contact payload for this customer, or InvalidDataError listing every bad field."""
+def map_customer(
+    customer: SquareCustomer, *, columns: ContactColumns, phone_region: str, mapping: Mapping | None = None
+) -> ContactPlan:
+    """The contact payload for this customer (the configuration file's contact mapping; default: the
+    shipped file), or InvalidDataError listing every bad field."""
+    mapping = mapping or default_config(columns.prefix).contact_mapping
     problems: list[FieldProblem] = []
-    email, email_key = _email(customer, problems)
-    phone = _phone(customer, phone_region, problems)
-    preferences = customer.preferences
-    payload: dict[str, Any] = {
-        "firstname": _text(customer.given_name),
-        "lastname": _text(customer.family_name),
-        "nickname": _text(customer.nickname),
-        "emailaddress1": email,
-        "mobilephone": phone,
-        "birthdate": _birthdate(customer.birthday, problems),
-        "description": _text(customer.note),
-        "donotbulkemail": bool(preferences and preferences.email_unsubscribed),
-        columns.reference_id: _text(customer.reference_id),
-        columns.company_name: _text(customer.company_name),
-        **_address_columns(customer),
-    }
-    _check_lengths(payload, {**MAX_LENGTHS, **columns.custom_max_lengths()}, problems)
+    payload = apply_mapping(mapping, customer.model_dump(), region=phone_region, problems=problems)
     if problems:
         raise InvalidDataError(problems)
-    return ContactPlan(payload=payload, email_key=email_key, phone_e164=phone, content_hash=content_hash(payload))
+    return ContactPlan(
+        payload=payload,
+        email_key=_email_key(customer),
+        phone_e164=_phone_key(customer, phone_region),
+        content_hash=content_hash(payload),
+    )
 
 
 def deactivation_payload() -> dict[str, Any]:

@@ -93,12 +93,14 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
     )
     if decision is not Decision.APPLY:
         return Outcome.STALE if decision is Decision.STALE else Outcome.DUPLICATE
-    plan = cm.map_customer(customer, columns=ctx.columns, phone_region=ctx.phone_region)
+    plan = cm.map_customer(
+        customer, columns=ctx.columns, phone_region=ctx.phone_region, mapping=ctx.configuration.contact_mapping
+    )
     tracing.step("mapped", columns=len(plan.payload))
     tracing.snapshot("mapped_payload", plan.payload)
     tracing.step("validated")
     linked = ledger is not None and ledger.dataverse_id and ledger.status == "active"
-    if ctx.two_way.active and await two_way.commit_own_echo(ctx, command, customer, plan, ledger, stamp=stamp):
+    if two_way.active(ctx) and await two_way.commit_own_echo(ctx, command, customer, plan, ledger, stamp=stamp):
         return Outcome.SUPPRESSED
     if linked and ledger is not None and ledger.content_hash == plan.content_hash and ledger.pending_version is None:
         await commit(ctx.state, row=ledger, command=command, stamp=stamp, content_hash=plan.content_hash)
@@ -108,7 +110,7 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
         "matched", rule="ledger" if linked else ("link" if contact_id else "key_or_create"), contact_id=contact_id
     )
     owned = None
-    if ctx.two_way.active:  # some column is not Square's: write only what the owners give Square
+    if two_way.active(ctx):  # some column is not Square's: write only what the owners give Square
         owned = await two_way.decide_write(ctx, customer, plan, ledger, linked=bool(linked), contact_id=contact_id)
     row = await claim(ctx.state, ledger=ledger, kind=KIND, square_id=customer.id, command=command, stamp=stamp)
     key = {ctx.columns.square_id: customer.id}

@@ -22,7 +22,7 @@ async def sync_location(command: SyncCommand, ctx: FlowContext) -> Outcome:
     t = tables(ctx)
     assignment, _mapped = ctx.sales.owners.for_location(location["id"])
     owner = await owner_for(ctx, location["id"])
-    body = cmap.location_payload(t, location, assignment.business_unit, assignment.territory)
+    body = cmap.location_payload(t, location, assignment.business_unit, assignment.territory, ctx.configuration)
     if owner:
         body["ownerid@odata.bind"] = owner
     tracing.snapshot("mapped_payload", body)

@@ -20,10 +20,11 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from shared.config.mappings import Mapping as ContactMapping
+from shared.config.two_way import writable_back
 from shared.core.normalize import NormalizationError, normalize_email, normalize_phone
 from shared.core.ports import Queue
 from shared.core.times import parse_time
-from shared.flows.customer_mapping import ContactColumns
 
 
 class Owner(StrEnum):
@@ -45,74 +46,49 @@ class CrmDeletes(StrEnum):
 
 @dataclass
 class TwoWayOptions:
-    """How contacts sync back: owners per contact column (default: every column Square's, nothing flows
-    back), the conflict rule, what a CRM delete does, whether unlinked contacts are created in Square."""
+    """How contacts sync back, besides the owners (the configuration file's contact mapping): the conflict
+    rule, what a CRM delete does, whether unlinked contacts are created in Square."""
 
-    owners: Mapping[str, Owner] = field(default_factory=dict)
     conflicts: ConflictRule = ConflictRule.LATEST
     crm_deletes: CrmDeletes = CrmDeletes.IGNORE
     create_in_square: bool = False
     push_queue: Queue | None = None  # crm-events: where a Square-side decision sends a CRM value back
     app_user_id: str | None = None  # WhoAmI's UserId, looked up on first use
 
-    @property
-    def active(self) -> bool:
-        """Whether either direction does anything beyond one-way sync."""
-        return is_two_way(self.owners)
-
-    @property
-    def polls(self) -> bool:
+    def polls(self, owners: Mapping[str, Owner]) -> bool:
         """Whether CRM changes need to be read at all."""
-        return self.active or self.crm_deletes is CrmDeletes.DELETE or self.create_in_square
+        return is_two_way(owners) or self.crm_deletes is CrmDeletes.DELETE or self.create_in_square
+
+
+CANONICAL_TRANSFORMS = ("e164", "email", "date")  # how both sides' values are compared
 
 
 @dataclass(frozen=True)
 class SyncedField:
-    """One contact column and where it lives on a Square customer (None: UpdateCustomer cannot write it)."""
+    """One mapped contact column: where it lives on a Square customer (None: it cannot be written back) and
+    how its values compare (phone, email, date or text, from the mapping's transforms)."""
 
     column: str
     square_path: tuple[str, ...] | None
+    compare: str = "text"
 
 
-def synced_fields(columns: ContactColumns) -> tuple[SyncedField, ...]:
-    """The columns customer_mapping.map_customer writes, each with its Square field (the reverse mapping;
-    tests check that the two agree). `donotbulkemail` comes from Square `preferences`, which UpdateCustomer
-    does not accept (SPEC UpdateCustomerRequest), so it can only be Square's."""
-    address = (
-        ("address1_line1", "address_line_1"),
-        ("address1_line2", "address_line_2"),
-        ("address1_line3", "address_line_3"),
-        ("address1_city", "locality"),
-        ("address1_stateorprovince", "administrative_district_level_1"),
-        ("address1_postalcode", "postal_code"),
-        ("address1_country", "country"),
-    )
-    return (
-        SyncedField("firstname", ("given_name",)),
-        SyncedField("lastname", ("family_name",)),
-        SyncedField("nickname", ("nickname",)),
-        SyncedField("emailaddress1", ("email_address",)),
-        SyncedField("mobilephone", ("phone_number",)),
-        SyncedField("birthdate", ("birthday",)),
-        SyncedField("description", ("note",)),
-        SyncedField(columns.reference_id, ("reference_id",)),
-        SyncedField(columns.company_name, ("company_name",)),
-        *(SyncedField(column, ("address", name)) for column, name in address),
-        SyncedField("donotbulkemail", None),
-    )
+def synced_fields(mapping: ContactMapping) -> tuple[SyncedField, ...]:
+    """The contact columns the configuration file maps, each with its Square field for the way back."""
+    found = []
+    for field_map in mapping.fields:
+        if field_map.skipped:
+            continue
+        names = {t.name for t in field_map.transforms}
+        compare = next((t for t in CANONICAL_TRANSFORMS if t in names), "text")
+        path = tuple(field_map.source.split(".")) if writable_back(field_map) and field_map.source else None
+        found.append(SyncedField(field_map.column, path, compare))
+    return tuple(found)
 
 
-def ownership_problems(owners: Mapping[str, Owner], fields: Iterable[SyncedField]) -> list[str]:
-    """Owners that cannot work: unknown columns, or a CRM owner for a column Square cannot be written."""
-    by_column = {f.column: f for f in fields}
-    problems = []
-    for column, owner in owners.items():
-        known = by_column.get(column)
-        if known is None:
-            problems.append(f"{column}: not a contact column Tillbridge syncs ({', '.join(by_column)})")
-        elif known.square_path is None and owner is not Owner.SQUARE:
-            problems.append(f"{column}: Square's UpdateCustomer cannot write it, so its owner must be square")
-    return problems
+def owners_of(mapping: ContactMapping) -> dict[str, Owner]:
+    """Each mapped contact column's owner as the configuration file gives it (only the ones not Square's)."""
+    return {f.column: Owner(f.owner) for f in mapping.fields if f.owner != Owner.SQUARE and not f.skipped}
 
 
 def is_two_way(owners: Mapping[str, Owner]) -> bool:
@@ -133,7 +109,7 @@ def needs_crm_values(owners: Mapping[str, Owner]) -> bool:
 EMPTY = ""
 
 
-def canonical(column: str, value: Any, region: str) -> str:
+def canonical(compare: str, value: Any, region: str) -> str:
     """The value as both systems should agree on it: phones in E.164, emails case-folded, text trimmed."""
     if value is None:
         return EMPTY
@@ -142,31 +118,32 @@ def canonical(column: str, value: Any, region: str) -> str:
     text = str(value).strip()
     if not text:
         return EMPTY
-    if column == "mobilephone":
+    if compare == "e164":
         try:
             return normalize_phone(text, region)
         except NormalizationError:
             return text
-    if column == "emailaddress1":
+    if compare == "email":
         try:
             return normalize_email(text)
         except NormalizationError:
             return text.casefold()
-    if column == "birthdate":
+    if compare == "date":
         return text[:10]
     return text
 
 
-def fingerprint(column: str, value: Any, region: str) -> str:
+def fingerprint(field_: SyncedField, value: Any, region: str) -> str:
     """A short one-way tag of a column's canonical value ("" for empty): the ledger keeps these, not values."""
-    text = canonical(column, value, region)
+    text = canonical(field_.compare, value, region)
     if text == EMPTY:
         return EMPTY
-    return hashlib.sha256(f"{column}\x1f{text}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{field_.column}\x1f{text}".encode()).hexdigest()[:16]
 
 
-def fingerprints(values: Mapping[str, Any], columns: Iterable[str], region: str) -> dict[str, str]:
-    return {column: fingerprint(column, values.get(column), region) for column in columns if column in values}
+def fingerprints(values: Mapping[str, Any], fields: Iterable[SyncedField], region: str) -> dict[str, str]:
+    """Fingerprints of the mapped columns `values` holds."""
+    return {f.column: fingerprint(f, values.get(f.column), region) for f in fields if f.column in values}
 
 
 def state_hash(fields: Mapping[str, str]) -> str:
@@ -240,6 +217,7 @@ def decide_square_to_crm(
     square_payload: Mapping[str, Any],
     *,
     owners: Mapping[str, Owner],
+    fields: Iterable[SyncedField],
     sides: Sides,
     crm_now: Mapping[str, Any] | None,
     first_sync: bool,
@@ -255,12 +233,14 @@ def decide_square_to_crm(
     payload: dict[str, Any] = {}
     push_back: list[str] = []
     conflicts: list[Conflict] = []
+    by_column = {f.column: f for f in fields}
     for name, value in square_payload.items():
+        field_ = by_column.get(name, SyncedField(name, None))
         column = _Column(
             name,
             value,
-            fingerprint(name, value, region),
-            _crm_fingerprint(name, crm_now, sides, region),
+            fingerprint(field_, value, region),
+            _crm_fingerprint(field_, crm_now, sides, region),
             crm_now.get(name) if crm_now is not None else None,
         )
         verdict = _square_column(column, owners.get(name, Owner.SQUARE), sides, first_sync, rule)
@@ -274,11 +254,11 @@ def decide_square_to_crm(
     return SquareToCrm(payload, tuple(push_back), tuple(conflicts))
 
 
-def _crm_fingerprint(column: str, crm_now: Mapping[str, Any] | None, sides: Sides, region: str) -> str | None:
+def _crm_fingerprint(field_: SyncedField, crm_now: Mapping[str, Any] | None, sides: Sides, region: str) -> str | None:
     if crm_now is not None:
-        return fingerprint(column, crm_now.get(column), region)
-    if sides.crm_before is not None and column in sides.crm_before:
-        return sides.crm_before[column]
+        return fingerprint(field_, crm_now.get(field_.column), region)
+    if sides.crm_before is not None and field_.column in sides.crm_before:
+        return sides.crm_before[field_.column]
     return None  # unknown
 
 
@@ -347,14 +327,14 @@ def decide_crm_to_square(
     from what Square holds. `square_now` is Square's state read just now (after a version mismatch); without
     it, Square is taken to hold what the ledger last saw. `forced`: `both` columns a Square-side decision gave
     to the CRM."""
-    pushable = [f.column for f in fields if f.square_path is not None and f.column in crm_values]
+    pushable = [f for f in fields if f.square_path is not None and f.column in crm_values]
     crm_now = fingerprints(crm_values, pushable, region)
     square_before = sides.square_before or {}
     square_current = square_now if square_now is not None else square_before
     forced_columns = set(forced)
     send: list[str] = []
     conflicts: list[Conflict] = []
-    for column in pushable:
+    for column in (f.column for f in pushable):
         owner = owners.get(column, Owner.SQUARE)
         crm_fp = crm_now[column]
         if owner not in (Owner.CRM, Owner.BOTH) or crm_fp == square_current.get(column):
@@ -380,16 +360,16 @@ def decide_crm_to_square(
 # ---- the Square side of a CRM value ----
 
 
-def _square_value(column: str, value: Any, region: str) -> Any:
+def _square_value(compare: str, value: Any, region: str) -> Any:
     if _empty(value):
         return None  # a sparse update clears a field sent as null (Square "Clear API object fields")
     text = str(value).strip()
-    if column == "mobilephone":
+    if compare == "e164":
         try:
             return normalize_phone(text, region)
         except NormalizationError:
             return text  # Square judges it: INVALID_PHONE_NUMBER becomes a failure on this field
-    if column == "birthdate":
+    if compare == "date":
         try:
             return date.fromisoformat(text[:10]).isoformat()
         except ValueError:
@@ -401,23 +381,17 @@ def square_changes(
     crm_values: Mapping[str, Any], send: Iterable[str], fields: Iterable[SyncedField], region: str
 ) -> dict[str, Any]:
     """The sparse UpdateCustomer body (without `version`) carrying the given CRM columns."""
-    paths = {f.column: f.square_path for f in fields if f.square_path is not None}
+    writable = {f.column: f for f in fields if f.square_path is not None}
     body: dict[str, Any] = {}
     for column in send:
-        path = paths[column]
-        value = _square_value(column, crm_values.get(column), region)
+        field_ = writable[column]
+        path = field_.square_path or ()
+        value = _square_value(field_.compare, crm_values.get(column), region)
         if len(path) == 1:
             body[path[0]] = value
         else:
             body.setdefault(path[0], {})[path[1]] = value
     return body
-
-
-def square_field_of(column: str, fields: Iterable[SyncedField]) -> str:
-    for known in fields:
-        if known.column == column and known.square_path:
-            return ".".join(known.square_path)
-    return column
 
 
 def column_of_square_field(square_field: str, fields: Iterable[SyncedField]) -> str:

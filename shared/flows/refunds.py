@@ -37,7 +37,7 @@ async def sync_refund(command: SyncCommand, ctx: FlowContext) -> Outcome:
     order = await _order_or_retry(ctx, order_id) if order_id else {}
     buyer = await resolve_buyer(ctx, order.get("customer_id"), None) if order.get("customer_id") else None
     owner = await owner_for(ctx, refund.get("location_id"))
-    body = cmap.refund_payload(t, refund)
+    body = cmap.refund_payload(t, refund, ctx.configuration)
     if order_id:
         body[f"{t.nav('TransactionId')}@odata.bind"] = "/" + t.key("Transaction", "SquareOrderId", order_id)
     if buyer is not None:

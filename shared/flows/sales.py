@@ -61,7 +61,7 @@ def order_operations(
     catalog: dict[str, cmap.CatalogEntry],
 ) -> list[BatchOperation]:
     t = tables(ctx)
-    header = cmap.transaction_payload(t, order, payment)
+    header = cmap.transaction_payload(t, order, payment, ctx.configuration)
     if buyer is not None:
         header[f"{t.nav('ContactId')}@odata.bind"] = buyer.bind
     if order.get("location_id"):
@@ -70,7 +70,7 @@ def order_operations(
         header["ownerid@odata.bind"] = owner
     operations = [BatchOperation("PATCH", t.key("Transaction", "SquareOrderId", order["id"]), header)]
     order_ref = "/" + t.key("Transaction", "SquareOrderId", order["id"])
-    for line_key, line in cmap.line_payloads(t, order, catalog):
+    for line_key, line in cmap.line_payloads(t, order, catalog, ctx.configuration):
         line[f"{t.nav('TransactionId')}@odata.bind"] = order_ref
         operations.append(BatchOperation("PATCH", t.key("TransactionLine", "SquareLineKey", line_key), line))
     return operations
@@ -166,7 +166,7 @@ async def sync_payment(command: SyncCommand, ctx: FlowContext) -> Outcome:
             plan.claims.append((order_ledger or LedgerRow("order", order["id"]), stamp))
         elif payment_new:  # a newer order version is already written; add what only the payment knows
             t = tables(ctx)
-            fields = cmap.sale_fields(t, order["id"], payment)
+            fields = cmap.sale_fields(t, order["id"], payment, ctx.configuration)
             if buyer is not None:
                 fields[f"{t.nav('ContactId')}@odata.bind"] = buyer.bind
             plan.operations.append(BatchOperation("PATCH", t.key("Transaction", "SquareOrderId", order["id"]), fields))
@@ -182,7 +182,7 @@ def _payment_operation(
     ctx: FlowContext, payment: dict[str, Any], buyer: Buyer | None, owner: str | None
 ) -> BatchOperation:
     t = tables(ctx)
-    body = cmap.payment_payload(t, payment)
+    body = cmap.payment_payload(t, payment, ctx.configuration)
     if payment.get("order_id"):
         body[f"{t.nav('TransactionId')}@odata.bind"] = "/" + t.key("Transaction", "SquareOrderId", payment["order_id"])
     if buyer is not None:

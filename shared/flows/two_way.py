@@ -15,10 +15,14 @@ from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext
 from shared.flows.ownership import (
     Conflict,
+    Owner,
     Sides,
+    SyncedField,
     decide_square_to_crm,
     fingerprints,
+    is_two_way,
     needs_crm_values,
+    owners_of,
     state_hash,
     synced_fields,
 )
@@ -30,8 +34,19 @@ FLOW = "customers"
 ROW_STATE_COLUMNS = ("contactid", "modifiedon", "versionnumber", "_modifiedby_value", "statecode")
 
 
-def synced_columns(columns: cm.ContactColumns) -> list[str]:
-    return [f.column for f in synced_fields(columns)]
+def contact_fields(ctx: FlowContext) -> tuple[SyncedField, ...]:
+    """The contact columns the configuration file maps (with their way back to Square)."""
+    return synced_fields(ctx.configuration.contact_mapping)
+
+
+def owners(ctx: FlowContext) -> dict[str, Owner]:
+    """Each contact column's owner from the configuration file (columns not named are Square's)."""
+    return owners_of(ctx.configuration.contact_mapping)
+
+
+def active(ctx: FlowContext) -> bool:
+    """Whether any column is not Square's (else the customer flow runs exactly as one-way sync)."""
+    return is_two_way(owners(ctx))
 
 
 def load_fields(text: str | None) -> dict[str, str] | None:
@@ -49,8 +64,9 @@ def dump_fields(fields: dict[str, str]) -> str:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
 
-def square_fingerprints(payload: dict[str, Any], region: str) -> dict[str, str]:
-    return fingerprints(payload, list(payload), region)
+def square_fingerprints(ctx: FlowContext, payload: dict[str, Any]) -> dict[str, str]:
+    """Fingerprints of a mapped Square customer (its values in the CRM's shape)."""
+    return fingerprints(payload, contact_fields(ctx), ctx.phone_region)
 
 
 def is_own_echo(ledger: LedgerRow | None, version: int | None, square_fields: dict[str, str]) -> bool:
@@ -75,7 +91,7 @@ async def commit_own_echo(
 ) -> bool:
     """The webhook of Tillbridge's own UpdateCustomer, arriving before that write was committed: nothing to
     write to the CRM (it holds those values already); the ledger takes the version."""
-    square_fields = square_fingerprints(plan.payload, ctx.phone_region)
+    square_fields = square_fingerprints(ctx, plan.payload)
     if ledger is None or not is_own_echo(ledger, customer.version, square_fields):
         return False
     ledger.square_fields = dump_fields(square_fields)
@@ -102,7 +118,7 @@ class SquareWrite:
 async def _current_contact(
     ctx: FlowContext, customer_id: str, ledger: LedgerRow | None, linked: bool, contact_id: str | None
 ) -> dict[str, Any] | None:
-    select = [*synced_columns(ctx.columns), *ROW_STATE_COLUMNS]
+    select = [*(f.column for f in contact_fields(ctx)), *ROW_STATE_COLUMNS]
     if linked and ledger is not None and ledger.dataverse_id:
         return await ctx.dataverse.get(cm.CONTACTS, ledger.dataverse_id, select)
     if contact_id:
@@ -134,8 +150,8 @@ async def decide_write(
 ) -> SquareWrite:
     """Apply the owners to one customer's mapped payload (reading the contact first when an owner needs its
     current values, or when the customer is not linked yet)."""
-    options, region = ctx.two_way, ctx.phone_region
-    read = not linked or needs_crm_values(options.owners)
+    options, region, fields, column_owners = ctx.two_way, ctx.phone_region, contact_fields(ctx), owners(ctx)
+    read = not linked or needs_crm_values(column_owners)
     crm_row = await _current_contact(ctx, customer.id, ledger, linked, contact_id) if read else None
     crm_now = (crm_row or {}) if read else None
     crm_before = load_fields(ledger.crm_fields) if ledger else None
@@ -143,7 +159,8 @@ async def decide_write(
     sides = Sides(load_fields(ledger.square_fields) if ledger else None, crm_before, customer.updated_at, crm_at)
     decision = decide_square_to_crm(
         plan.payload,
-        owners=options.owners,
+        owners=column_owners,
+        fields=fields,
         sides=sides,
         crm_now=crm_now,
         first_sync=not linked,
@@ -155,10 +172,8 @@ async def decide_write(
     if decision.needs_review:
         columns = ", ".join(c.column for c in decision.conflicts if c.winner == "review")
         raise NeedsReviewError(f"Square and the CRM both changed {columns} since the last sync", ())
-    crm_fields = (
-        dict(crm_before or {}) if crm_now is None else fingerprints(crm_now, synced_columns(ctx.columns), region)
-    )
-    crm_fields.update(fingerprints(decision.payload, list(decision.payload), region))
+    crm_fields = dict(crm_before or {}) if crm_now is None else fingerprints(crm_now, fields, region)
+    crm_fields.update(fingerprints(decision.payload, fields, region))
     tracing.step(
         "owned",
         written=len(decision.payload),
@@ -170,7 +185,7 @@ async def decide_write(
         payload=decision.payload,
         contact_id=str(known_id) if known_id else None,
         contact_exists=linked or crm_row is not None,
-        square_fields=square_fingerprints(plan.payload, region),
+        square_fields=square_fingerprints(ctx, plan.payload),
         crm_fields=crm_fields or None,
         crm_modified_on=str(crm_at) if crm_at else None,
         push_back=decision.push_back,

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.config.file import ConfigStatus
 from shared.core.models import SyncCommand
 from shared.core.ports import Clock, FailureRecord, FlowStatus, Queue, StateStore
 from shared.core.times import parse_time
@@ -69,6 +70,7 @@ class OpsService:
     queue: Queue
     clock: Clock
     stats: QueueStats | None = None
+    config_status: ConfigStatus | None = None  # the configuration file: valid or every problem
 
     async def health(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -91,8 +93,13 @@ class OpsService:
             except Exception as error:  # the rest of the health page is still worth showing
                 depth["error"] = f"{type(error).__name__}: {str(error)[:200]}"
         dead_lettered = sum(1 for f in failures if f.reason_code == "dead_lettered" and f.status == "open")
+        config_ok = self.config_status is None or self.config_status.valid
+        overall = "ok" if config_ok else "invalid_configuration"
+        if config_ok and (depth.get("dead_letter") or dead_lettered):
+            overall = "degraded"
         return {
-            "status": "degraded" if depth.get("dead_letter") or dead_lettered else "ok",
+            "status": overall,
+            "configuration": self.config_status.to_document() if self.config_status else None,
             "checked_at": now.isoformat(),
             "queue": depth,
             "dead_lettered_failures": dead_lettered,

@@ -54,6 +54,7 @@ class Worker:
     retry_queue: Queue
     policy: RetryPolicy
     traces: TraceStore | None = None
+    blocked: str | None = None  # why nothing may be processed (an invalid configuration file): messages are held
     _paused: dict[str, tuple[float, bool]] = field(default_factory=dict)
     _write_marks: dict[str, float] = field(default_factory=dict)
 
@@ -82,9 +83,17 @@ class Worker:
                 command, flow, TerminalError(f"no flow handles {command.entity_kind!r}", reason_code="unroutable")
             )
             return None
+        if self.blocked is not None:
+            await self._hold(command, flow, trace, stage="held_invalid_configuration", why=self.blocked)
+            return None
         if await self._is_paused(flow):
             await self._hold(command, flow, trace)
             return None
+        if not self.ctx.configuration.flow_enabled(flow):
+            trace.outcome = Outcome.IGNORED.value
+            trace.step("disabled", why=f"the {flow} flow is off in the configuration file")
+            self.ctx.metrics.increment("events_processed", flow=flow, outcome=Outcome.IGNORED.value)
+            return Outcome.IGNORED
         try:
             outcome = await handler(command, self.ctx)
         except TerminalError as error:
@@ -142,12 +151,15 @@ class Worker:
             self._paused[flow] = checked
         return checked[1]
 
-    async def _hold(self, command: SyncCommand, flow: str, trace: AttemptTrace) -> None:
-        """A paused flow keeps its messages: each is put back on the queue for later, not counted as an attempt."""
+    async def _hold(
+        self, command: SyncCommand, flow: str, trace: AttemptTrace, stage: str = "paused", why: str | None = None
+    ) -> None:
+        """A paused flow (or an invalid configuration file) keeps its messages: each is put back on the queue
+        for later, not counted as an attempt."""
         held = command.model_copy(update={"message_id": f"{command.event_id}:held:{uuid.uuid4().hex[:12]}"})
         await self.retry_queue.send(replace(outbound(held), delay_seconds=PAUSED_REDELIVERY_SECONDS))
-        trace.outcome = "paused"
-        trace.step("paused", redelivery_seconds=PAUSED_REDELIVERY_SECONDS)
+        trace.outcome = stage
+        trace.step(stage, redelivery_seconds=PAUSED_REDELIVERY_SECONDS, why=why)
         self.ctx.metrics.increment("events_held", flow=flow)
 
     async def _mark_write(self, flow: str) -> None:
