@@ -165,12 +165,18 @@ class SquareClient:
         return response.json()
 
     async def update_customer(
-        self, customer_id: str, changes: dict[str, Any], *, version: int | None
-    ) -> dict[str, Any]:
+        self, customer_id: str, changes: dict[str, Any], *, version: int | None = None
+    ) -> dict[str, Any] | None:
         """UpdateCustomer (sparse; a field sent as null is cleared) with `version` for optimistic concurrency:
-        a stale version raises ConcurrencyError, a rejected field InvalidDataError naming Square's field."""
+        a stale version raises ConcurrencyError, a rejected field InvalidDataError naming Square's field; None
+        when the customer no longer exists."""
         body = {**changes, **({"version": version} if version is not None else {})}
-        document = await self._write("PUT", f"/v2/customers/{customer_id}", body, {"X-Clear-Null": "true"})
+        try:
+            document = await self._write("PUT", f"/v2/customers/{customer_id}", body, {"X-Clear-Null": "true"})
+        except TerminalError as error:
+            if error.reason_code == "square_not_found":
+                return None
+            raise
         return dict(document["customer"])
 
     async def create_customer(self, fields: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
@@ -184,7 +190,7 @@ class SquareClient:
         try:
             await self._write("DELETE", f"/v2/customers/{customer_id}{query}")
         except TerminalError as error:
-            if getattr(error, "reason_code", "") == "square_not_found":
+            if error.reason_code == "square_not_found":
                 return False
             raise
         return True

@@ -241,9 +241,10 @@ class SquareApi(Protocol):
 
     # customer writes (two-way contact sync)
     async def update_customer(
-        self, customer_id: str, changes: dict[str, Any], *, version: int | None
-    ) -> dict[str, Any]:
-        """Sparse UpdateCustomer; ConcurrencyError on a version mismatch, InvalidDataError on rejected fields."""
+        self, customer_id: str, changes: dict[str, Any], *, version: int | None = None
+    ) -> dict[str, Any] | None:
+        """Sparse UpdateCustomer; None when the customer does not exist; ConcurrencyError on a version
+        mismatch, InvalidDataError on rejected fields (naming Square's field)."""
         ...
 
     async def create_customer(self, fields: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]: ...

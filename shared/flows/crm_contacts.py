@@ -217,6 +217,10 @@ async def _send(
         except InvalidDataError as error:
             await _clear_marker(ctx, square_id)
             raise _rejected(error, fields) from error
+        if updated is None:
+            await _clear_marker(ctx, square_id)
+            tracing.step("skipped", reason="the Square customer no longer exists")
+            return Outcome.IGNORED
         await _commit_sent(ctx, square_id, row, attempt, updated)
         ctx.metrics.increment("crm_changes_sent", flow=FLOW)
         tracing.step("written", target="square", version=updated.get("version"), columns=list(attempt.decision.send))
