@@ -19,6 +19,8 @@ KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
 BINDING_DEFAULTS: dict[str, str] = {
     "SQUARE_EVENTS_QUEUE": "square-events",
     "RECONCILE_SCHEDULE": "0 */15 * * * *",
+    "CRM_EVENTS_QUEUE": "crm-events",  # CRM contact changes for the crm-contacts flow (two-way sync)
+    "CRM_CHANGES_SCHEDULE": "0 * * * * *",  # the change-tracking poll: every minute
 }
 DataverseAuth = Literal["managed_identity", "client_secret", "static_token"]
 QueueBackend = Literal["servicebus", "storagequeue"]
@@ -105,6 +107,7 @@ class QueueSettings:
     servicebus_namespace: str
     servicebus_client_id: str
     max_delivery_attempts: int
+    crm_events_queue: str
     retry_base_seconds: float
     retry_max_seconds: float
 
@@ -154,6 +157,17 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class TwoWaySettings:
+    """Two-way contact sync besides the owners (those are in the configuration file's contact mapping)."""
+
+    conflicts: str = "latest"  # latest | review
+    crm_deletes: str = "ignore"  # ignore | delete
+    create_in_square: bool = False
+    catch_up_lag_seconds: float = 300.0
+    page_size: int = 5000
+
+
+@dataclass(frozen=True)
 class SalesSettings:
     guest_checkout: str
     location_owners: LocationOwners
@@ -169,6 +183,7 @@ class Settings:
     dataverse: DataverseSettings
     sync: SyncSettings
     sales: SalesSettings
+    two_way: TwoWaySettings = TwoWaySettings()
 
 
 def _webhook(r: _Reader) -> WebhookSettings:
@@ -194,6 +209,7 @@ def _queue(r: _Reader) -> QueueSettings:
         servicebus_namespace=namespace,
         servicebus_client_id=r.optional("SERVICEBUS_CONNECTION__clientId", ""),
         max_delivery_attempts=r.number("MAX_DELIVERY_ATTEMPTS", 8, int, 1, 100),
+        crm_events_queue=r.optional("CRM_EVENTS_QUEUE", BINDING_DEFAULTS["CRM_EVENTS_QUEUE"]),
         retry_base_seconds=r.number("RETRY_BASE_SECONDS", 5.0, float, 0, 3600),
         retry_max_seconds=r.number("RETRY_MAX_SECONDS", 900.0, float, 0, 86400),
     )
@@ -305,6 +321,16 @@ def _sales(r: _Reader) -> SalesSettings:
     )
 
 
+def _two_way(r: _Reader) -> TwoWaySettings:
+    return TwoWaySettings(
+        conflicts=r.choice("CRM_CONFLICTS", ("latest", "review"), "latest"),
+        crm_deletes=r.choice("CRM_DELETES", ("ignore", "delete"), "ignore"),
+        create_in_square=r.choice("CRM_CREATE_IN_SQUARE", ("false", "true"), "false") == "true",
+        catch_up_lag_seconds=r.number("CRM_CHANGES_LAG_SECONDS", 300.0, float, 0, 86400),
+        page_size=r.number("CRM_CHANGES_PAGE_SIZE", 5000, int, 1, 5000),
+    )
+
+
 def _all(r: _Reader) -> Settings:
     return Settings(
         webhook=_webhook(r),
@@ -314,6 +340,7 @@ def _all(r: _Reader) -> Settings:
         dataverse=_dataverse(r),
         sync=_sync(r),
         sales=_sales(r),
+        two_way=_two_way(r),
     )
 
 

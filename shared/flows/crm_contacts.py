@@ -42,9 +42,10 @@ from shared.flows.two_way import (
     square_fingerprints,
 )
 from shared.monitoring import tracing
+from shared.pipeline.registry import CRM_CONTACTS_FLOW
 
 log = logging.getLogger("tillbridge.crm_contacts")
-FLOW = "crm-contacts"
+FLOW = CRM_CONTACTS_FLOW
 CUSTOMER, CONTACT = "customer", "contact"
 MAX_VERSION_RETRIES = 3
 CREATE_NEEDS = ("given_name", "family_name", "company_name", "email_address", "phone_number")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     Handler = Callable[[SyncCommand, FlowContext], Awaitable[Outcome]]
 
 UNKNOWN_FLOW = "unknown"
+CRM_CONTACTS_FLOW = "crm-contacts"  # CRM → Square (two-way contact sync)
 QUEUE_FLOW = "queue"  # messages that are not a SyncCommand at all (nothing to retry: open and resolve only)
 
 
@@ -55,7 +56,7 @@ KINDS: dict[str, Kind] = {
         Kind("location", "locations", "shared.flows.locations:sync_location", "location.updated"),
         Kind("catalog", "catalog", "shared.flows.catalog:sync_catalog", "catalog.version.updated"),
         # CRM → Square: contact changes read by Dataverse change tracking, not Square events (no ROUTES entry)
-        Kind("contact", "crm-contacts", "shared.flows.crm_contacts:sync_contact", "contact.changed"),
+        Kind("contact", CRM_CONTACTS_FLOW, "shared.flows.crm_contacts:sync_contact", "contact.changed"),
     )
 }
 
