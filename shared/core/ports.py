@@ -54,6 +54,8 @@ class LedgerRow:
     crm_row_version: int | None = None  # the contact's `versionnumber` last acted on (older rows are stale)
     echo_version: int | None = None  # the Square version Tillbridge's own UpdateCustomer is producing
     echo_hash: str | None = None  # the fingerprints that version will carry (its webhook is not a change)
+    pushed_version: int | None = None  # the last Square version Tillbridge's own UpdateCustomer produced
+    pushed_base_at: str | None = None  # `updated_at` of the version it was sent on (that version's real time)
     customer_id: str | None = None  # on a `contact` row (keyed by contact id): the linked Square customer
     etag: str | None = None
 

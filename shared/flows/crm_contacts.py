@@ -7,6 +7,7 @@ mismatch re-reads the customer and decides again; Tillbridge's own CRM writes co
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from shared.core.errors import (
@@ -14,13 +15,14 @@ from shared.core.errors import (
     FieldProblem,
     InvalidDataError,
     NeedsReviewError,
+    TerminalError,
     TransientError,
 )
 from shared.core.models import SyncCommand
 from shared.core.ports import LedgerRow
 from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext, Outcome
-from shared.flows.customers import parse_customer
+from shared.flows.customers import parse_customer, sync_customer
 from shared.flows.ownership import (
     CrmDeletes,
     CrmToSquare,
@@ -39,9 +41,11 @@ from shared.flows.two_way import (
     dump_fields,
     load_fields,
     owners,
+    square_changed_at,
     square_fingerprints,
 )
 from shared.monitoring import tracing
+from shared.pipeline.messages import synthetic_command
 from shared.pipeline.registry import CRM_CONTACTS_FLOW
 
 log = logging.getLogger("tillbridge.crm_contacts")
@@ -160,6 +164,7 @@ async def _push(
         return Outcome.IGNORED
     square_before = load_fields(ledger.square_fields) if ledger else None
     square = None
+    base_at = ledger.updated_at if ledger else None
     if ledger is None or square_before is None or ledger.version is None:  # nothing recorded yet: ask Square
         raw = await ctx.square.retrieve_customer(square_id)
         if raw is None:
@@ -167,6 +172,7 @@ async def _push(
             return Outcome.IGNORED
         square = _mapped(raw, ctx)
         version: int | None = raw.get("version")
+        base_at = raw.get("updated_at")
     else:
         version = ledger.version
     sides = Sides(square_before, crm_before, ledger.updated_at if ledger else None, row.get("modifiedon"))
@@ -175,14 +181,21 @@ async def _push(
         await _remember_crm(ctx, square_id, row, crm_now)
         tracing.step("unchanged", reason="Square already holds every column the CRM owns")
         return Outcome.UNCHANGED
-    return await _send(row, square_id, ledger, ctx, _Attempt(version, decision, sides, forced))
+    base = square_fingerprints(ctx, square.payload) if square is not None else None
+    return await _send(row, square_id, ledger, ctx, _Attempt(version, decision, sides, forced, base, base_at))
 
 
+@dataclass
 class _Attempt:
-    """One UpdateCustomer under way: the version it is sent on and what it carries."""
+    """One UpdateCustomer under way: the Square version it is sent on (and that version's fingerprints and
+    time, when read from Square rather than the ledger) and what it carries."""
 
-    def __init__(self, version: int | None, decision: CrmToSquare, sides: Sides, forced: list[str]) -> None:
-        self.version, self.decision, self.sides, self.forced = version, decision, sides, forced
+    version: int | None
+    decision: CrmToSquare
+    sides: Sides
+    forced: list[str]
+    square_base: dict[str, str] | None = None
+    base_at: str | None = None
 
 
 async def _send(
@@ -204,12 +217,13 @@ async def _send(
                 tracing.step("skipped", reason="the Square customer no longer exists")
                 return Outcome.IGNORED
             square = _mapped(raw, ctx)
-            sides = Sides(
-                attempt.sides.square_before, attempt.sides.crm_before, raw.get("updated_at"), row.get("modifiedon")
-            )
+            known = await ctx.state.get_ledger(CUSTOMER, square_id)
+            square_at = square_changed_at(known, raw.get("version"), raw.get("updated_at"))
+            sides = Sides(attempt.sides.square_before, attempt.sides.crm_before, square_at, row.get("modifiedon"))
             tracing.step("version_mismatch", square_version=raw.get("version"))
             decision = _decide(row, sides, ctx, attempt.forced, square)
-            attempt = _Attempt(raw.get("version"), decision, sides, attempt.forced)
+            base = square_fingerprints(ctx, square.payload) if square is not None else None
+            attempt = _Attempt(raw.get("version"), decision, sides, attempt.forced, base, raw.get("updated_at"))
             if not decision.send:
                 await _clear_marker(ctx, square_id)
                 return Outcome.UNCHANGED
@@ -222,9 +236,11 @@ async def _send(
             await _clear_marker(ctx, square_id)
             tracing.step("skipped", reason="the Square customer no longer exists")
             return Outcome.IGNORED
-        await _commit_sent(ctx, square_id, row, attempt, updated)
+        caught_up = await _commit_sent(ctx, square_id, row, attempt, updated)
         ctx.metrics.increment("crm_changes_sent", flow=FLOW)
         tracing.step("written", target="square", version=updated.get("version"), columns=list(attempt.decision.send))
+        if not caught_up:
+            await _apply_returned(ctx, square_id, updated)
         return Outcome.WRITTEN
     raise TransientError(f"Square customer {square_id} kept changing while its CRM edit was being sent")
 
@@ -233,11 +249,14 @@ async def _write_ahead(
     ctx: FlowContext, square_id: str, row: dict[str, Any], ledger: LedgerRow | None, attempt: _Attempt
 ) -> LedgerRow:
     """Before the write: the version Tillbridge's own update will produce and the values it will carry, so
-    that version's webhook is recognised as this write even if it overtakes the commit."""
-    current = ledger or LedgerRow(kind=CUSTOMER, square_id=square_id, dataverse_id=str(row.get("contactid") or ""))
+    that version's webhook is recognised as this write even if it overtakes the commit — only when the update
+    is sent on the version the CRM already has (else that webhook carries Square changes the CRM needs)."""
+    current = await ctx.state.get_ledger(CUSTOMER, square_id) or ledger
+    current = current or LedgerRow(kind=CUSTOMER, square_id=square_id, dataverse_id=str(row.get("contactid") or ""))
     predicted = dict(load_fields(current.square_fields) or {})
     predicted.update({c: attempt.decision.crm_now[c] for c in attempt.decision.send})
-    current.echo_version = attempt.version + 1 if attempt.version is not None else None
+    on_applied = attempt.version is not None and attempt.version == current.version
+    current.echo_version = attempt.version + 1 if on_applied and attempt.version is not None else None
     current.echo_hash = state_hash(predicted) if current.echo_version is not None else None
     return await ctx.state.save_ledger(current)
 
@@ -251,18 +270,20 @@ def _remember_row(ledger: LedgerRow, row: dict[str, Any], crm_now: dict[str, str
 
 async def _commit_sent(
     ctx: FlowContext, square_id: str, row: dict[str, Any], attempt: _Attempt, updated: dict[str, Any]
-) -> None:
+) -> bool:
     """After the write: what the CRM holds; and if the CRM had every Square change up to the version the
-    update was sent on, the new version (its webhook then changes nothing), else the webhooks apply."""
+    update was sent on, the new version (its webhook then changes nothing). False when it had not."""
     new_version = updated.get("version")
     plan = _mapped(updated, ctx)
     for _ in range(MAX_VERSION_RETRIES):
         ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
         if ledger is None:
-            return
+            return False
         _remember_row(ledger, row, attempt.decision.crm_now)
         if ledger.echo_version is not None and isinstance(new_version, int) and ledger.echo_version <= new_version:
             ledger.echo_version = ledger.echo_hash = None
+        if isinstance(new_version, int):  # this version's time is Tillbridge's write, not a change in Square
+            ledger.pushed_version, ledger.pushed_base_at = new_version, attempt.base_at
         caught_up = ledger.version is not None and ledger.version == attempt.version
         if caught_up and plan is not None and isinstance(new_version, int):
             ledger.version, ledger.updated_at = new_version, updated.get("updated_at")
@@ -270,10 +291,33 @@ async def _commit_sent(
             ledger.content_hash = plan.content_hash
         try:
             await ctx.state.save_ledger(ledger)
-            return
+            return caught_up or (
+                ledger.version is not None and isinstance(new_version, int) and ledger.version >= new_version
+            )
         except ConcurrencyError:
             continue  # the customer flow committed in between (perhaps this very echo): read again
     raise TransientError(f"ledger row of {square_id} kept changing")
+
+
+async def _apply_returned(ctx: FlowContext, square_id: str, updated: dict[str, Any]) -> None:
+    """The update went out on a newer Square version than the CRM has: apply the customer Square returned
+    (the customer flow, under the owners) so the CRM gets those Square changes now, and the older webhooks
+    still on their way are stale instead of bringing back values Square no longer holds."""
+    version = updated.get("version")
+    command = synthetic_command(
+        event_id=f"crm-applied-{square_id}-{version}",
+        event_type="customer.updated",
+        kind=CUSTOMER,
+        entity_id=square_id,
+        received_at=ctx.clock.now().isoformat(),
+        data_object={"customer": updated},
+        source_version=version if isinstance(version, int) else None,
+    )
+    tracing.step("applying", reason="Square had changes the CRM had not seen", version=version)
+    try:
+        await sync_customer(command, ctx)
+    except TerminalError as error:  # the customer's own webhook meets the same problem and records it
+        tracing.step("apply_failed", reason_code=error.reason_code)
 
 
 async def _clear_marker(ctx: FlowContext, square_id: str) -> None:

@@ -167,12 +167,14 @@ class Conflict:
 
 
 def _winner(square_at: str | None, crm_at: str | None, rule: ConflictRule) -> str:
+    """The later change wins, compared in whole seconds (Dataverse's `modifiedon` has no finer precision,
+    Square's `updated_at` has milliseconds): the same second, or an unknown time, is a tie and goes to Square."""
     if rule is ConflictRule.REVIEW:
         return "review"
     square_time, crm_time = parse_time(square_at), parse_time(crm_at)
     if square_time is None or crm_time is None:
-        return "square"  # no time to compare: ties (and unknowns) go to Square
-    return "crm" if crm_time > square_time else "square"
+        return "square"
+    return "crm" if crm_time.replace(microsecond=0) > square_time.replace(microsecond=0) else "square"
 
 
 @dataclass(frozen=True)

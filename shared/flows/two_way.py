@@ -102,6 +102,15 @@ async def commit_own_echo(
     return True
 
 
+def square_changed_at(ledger: LedgerRow | None, version: int | None, updated_at: str | None) -> str | None:
+    """When Square's side of a customer last changed, for `both` conflicts: its `updated_at`, except for the
+    version Tillbridge's own UpdateCustomer produced, whose time is that write's; then the time of the version
+    the write was sent on."""
+    if ledger is not None and ledger.pushed_version is not None and version == ledger.pushed_version:
+        return ledger.pushed_base_at
+    return updated_at
+
+
 @dataclass(frozen=True)
 class SquareWrite:
     """What a Square change writes to the CRM under the owners, and what each side then holds."""
@@ -156,7 +165,8 @@ async def decide_write(
     crm_now = (crm_row or {}) if read else None
     crm_before = load_fields(ledger.crm_fields) if ledger else None
     crm_at = (crm_row or {}).get("modifiedon") or (ledger.crm_modified_on if ledger else None)
-    sides = Sides(load_fields(ledger.square_fields) if ledger else None, crm_before, customer.updated_at, crm_at)
+    square_at = square_changed_at(ledger, customer.version, customer.updated_at)
+    sides = Sides(load_fields(ledger.square_fields) if ledger else None, crm_before, square_at, crm_at)
     decision = decide_square_to_crm(
         plan.payload,
         owners=column_owners,

@@ -108,6 +108,15 @@ def test_crm_if_empty_fills_only_an_empty_crm_value_and_sends_nothing_back() -> 
         ("a@x.com", "a@x.com", "s@x.com", "c@x.com", (LATE, EARLY), ({"emailaddress1": "s@x.com"}, (), ("square",))),
         # both changed at the same moment → ties go to Square
         ("a@x.com", "a@x.com", "s@x.com", "c@x.com", (LATE, LATE), ({"emailaddress1": "s@x.com"}, (), ("square",))),
+        # Square's milliseconds after the CRM's whole second: the same second, a tie → Square
+        (
+            "a@x.com",
+            "a@x.com",
+            "s@x.com",
+            "c@x.com",
+            ("2026-11-22T11:00:00.400Z", "2026-11-22T11:00:00Z"),
+            ({"emailaddress1": "s@x.com"}, (), ("square",)),
+        ),
     ],
 )
 def test_both_owned_columns_follow_the_latest_change(

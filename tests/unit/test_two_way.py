@@ -304,3 +304,26 @@ def test_a_storm_of_edits_on_both_sides_converges_to_what_the_owners_say() -> No
         assert contact["description"] == f"final note {index}" and contact["firstname"] == f"Final {index}"
         assert square["email_address"] == contact["emailaddress1"] == final[customer_id]["email"]
     assert {f.reason_code for f in kit.state.failures.values() if f.status == "open"} == set()
+
+
+def test_tillbridges_own_update_does_not_make_square_look_later_in_a_conflict() -> None:
+    """Square's `updated_at` of the version Tillbridge's push produced is the push's time, not the time of the
+    Square edit it carries: the conflict is judged by the version the push was sent on."""
+    kit = TwoWay({"mobilephone": "crm", "emailaddress1": "both"})
+    contact_id = linked(kit)
+    kit.square.edit("C1", email_address="square.side@example.com")  # earliest; its webhook is held back
+    held = list(kit.square.events)
+    kit.square.events.clear()
+    kit.dataverse.person_edits(contact_id, mobilephone="+1 212 555 0166")
+    run(kit.poller.poll(kit.clock.now()))  # reads the phone edit only
+    kit.dataverse.person_edits(contact_id, emailaddress1="crm.side@example.com")  # later than Square's edit
+    for message in list(kit.crm_queue.sent):  # the phone goes out after the CRM email edit: a later updated_at
+        kit.crm_queue.sent.remove(message)
+        run(kit.crm_worker.handle(message.body.encode()))
+    kit.deliver_webhooks()  # Tillbridge's own version first ...
+    kit.square.events.extend(held)  # ... then the held, older one
+    run(kit.pump())
+
+    assert kit.square.customers["C1"]["email_address"] == "crm.side@example.com"
+    assert kit.contact_of("C1")["emailaddress1"] == "crm.side@example.com"
+    assert [c["winner"] for c in kit.traces.steps("conflict")] == ["crm"]
