@@ -60,7 +60,6 @@ def test_update_customer_is_one_sparse_put_with_the_version() -> None:
     (request,) = seen
     assert request.method == "PUT" and request.url.path == "/v2/customers/JDKYHBWT1D4F8MFH63DBMEN8Y4"
     assert json.loads(request.content) == example("api.update_customer.request.json")  # Square's own example
-    assert request.headers["X-Clear-Null"] == "true"
     assert updated is not None and updated["note"] == "updated customer note"
 
 
@@ -83,7 +82,7 @@ def test_a_refused_field_names_square_s_field_and_message() -> None:
     with pytest.raises(InvalidDataError) as raised:
         asyncio.run(square(lambda _: response).update_customer("C1", {"email_address": "nope"}, version=3))
     (problem,) = raised.value.problems
-    assert problem.field == "email_address" and problem.reason == "Square INVALID_EMAIL_ADDRESS: Invalid email address."
+    assert problem.field == "email_address" and problem.reason == "INVALID_EMAIL_ADDRESS: Invalid email address."
 
 
 def test_update_of_a_customer_square_no_longer_has_is_none() -> None:
