@@ -12,7 +12,6 @@ from typing import Any
 
 from shared.core.errors import (
     ConcurrencyError,
-    FieldProblem,
     InvalidDataError,
     NeedsReviewError,
     TerminalError,
@@ -22,13 +21,21 @@ from shared.core.models import SyncCommand
 from shared.core.ports import LedgerRow
 from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext, Outcome
-from shared.flows.customers import parse_customer, sync_customer
+from shared.flows.crm_lifecycle import (
+    CUSTOMER,
+    delete_in_square,
+    deleted,
+    mapped_customer,
+    rejected,
+    settle_contact,
+    unlinked,
+)
+from shared.flows.customers import sync_customer
 from shared.flows.ownership import (
     CrmDeletes,
     CrmToSquare,
     Sides,
     SyncedField,
-    column_of_square_field,
     decide_crm_to_square,
     fingerprints,
     square_changes,
@@ -50,9 +57,7 @@ from shared.pipeline.registry import CRM_CONTACTS_FLOW
 
 log = logging.getLogger("tillbridge.crm_contacts")
 FLOW = CRM_CONTACTS_FLOW
-CUSTOMER, CONTACT = "customer", "contact"
 MAX_VERSION_RETRIES = 3
-CREATE_NEEDS = ("given_name", "family_name", "company_name", "email_address", "phone_number")
 
 
 def contact_select(fields: tuple[SyncedField, ...], columns: cm.ContactColumns) -> list[str]:
@@ -63,21 +68,21 @@ def contact_select(fields: tuple[SyncedField, ...], columns: cm.ContactColumns) 
 async def sync_contact(command: SyncCommand, ctx: FlowContext) -> Outcome:
     """Apply one CRM contact change to Square; raises Transient or Terminal errors for the worker to route."""
     if command.event_type == "contact.deleted":
-        return await _deleted(command.entity_id, ctx)
+        return await deleted(command.entity_id, ctx)
     row = await _load_row(command, ctx)
     if row is None:
-        return await _deleted(command.entity_id, ctx)
+        return await deleted(command.entity_id, ctx)
     square_id = str(row.get(ctx.columns.square_id) or "")
     if not square_id:
-        return await _unlinked(command.entity_id, row, ctx)
+        return await unlinked(command.entity_id, row, ctx)
     ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
     if ledger is not None and ledger.status != "active":
         tracing.step("skipped", reason=f"the Square customer is {ledger.status}")
         return Outcome.IGNORED
     if row.get("statecode") == 1 and ctx.two_way.crm_deletes is CrmDeletes.DELETE:
-        return await _delete_in_square(command.entity_id, square_id, ctx)
+        return await delete_in_square(command.entity_id, square_id, ctx)
     outcome = await _push(command, row, square_id, ledger, ctx)
-    await _settle_contact(ctx, command.entity_id, square_id)
+    await settle_contact(ctx, command.entity_id, square_id)
     return outcome
 
 
@@ -98,16 +103,6 @@ async def _app_user(ctx: FlowContext) -> str:
     if options.app_user_id is None:
         options.app_user_id = str((await ctx.dataverse.who_am_i()).get("UserId", "")).lower()
     return options.app_user_id
-
-
-def _mapped(raw: dict[str, Any], ctx: FlowContext) -> cm.ContactPlan | None:
-    """A Square customer in the CRM's shape (None when it cannot be mapped: the customer flow reports that)."""
-    try:
-        customer = parse_customer(raw)
-        mapping = ctx.configuration.contact_mapping
-        return cm.map_customer(customer, columns=ctx.columns, phone_region=ctx.phone_region, mapping=mapping)
-    except InvalidDataError:
-        return None
 
 
 def _decide(
@@ -170,7 +165,7 @@ async def _push(
         if raw is None:
             tracing.step("skipped", reason="the Square customer no longer exists")
             return Outcome.IGNORED
-        square = _mapped(raw, ctx)
+        square = mapped_customer(raw, ctx)
         version: int | None = raw.get("version")
         base_at = raw.get("updated_at")
     else:
@@ -216,7 +211,7 @@ async def _send(
                 await _clear_marker(ctx, square_id)
                 tracing.step("skipped", reason="the Square customer no longer exists")
                 return Outcome.IGNORED
-            square = _mapped(raw, ctx)
+            square = mapped_customer(raw, ctx)
             known = await ctx.state.get_ledger(CUSTOMER, square_id)
             square_at = square_changed_at(known, raw.get("version"), raw.get("updated_at"))
             sides = Sides(attempt.sides.square_before, attempt.sides.crm_before, square_at, row.get("modifiedon"))
@@ -231,7 +226,7 @@ async def _send(
             continue
         except InvalidDataError as error:
             await _clear_marker(ctx, square_id)
-            raise _rejected(error, fields) from error
+            raise rejected(error, fields) from error
         if updated is None:
             await _clear_marker(ctx, square_id)
             tracing.step("skipped", reason="the Square customer no longer exists")
@@ -274,7 +269,7 @@ async def _commit_sent(
     """After the write: what the CRM holds; and if the CRM had every Square change up to the version the
     update was sent on, the new version (its webhook then changes nothing). False when it had not."""
     new_version = updated.get("version")
-    plan = _mapped(updated, ctx)
+    plan = mapped_customer(updated, ctx)
     for _ in range(MAX_VERSION_RETRIES):
         ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
         if ledger is None:
@@ -333,115 +328,4 @@ async def _remember_crm(ctx: FlowContext, square_id: str, row: dict[str, Any], c
     if ledger is None:
         return
     _remember_row(ledger, row, crm_now)
-    await ctx.state.save_ledger(ledger)
-
-
-def _rejected(error: InvalidDataError, fields: tuple[SyncedField, ...]) -> InvalidDataError:
-    """Square's field errors, named by the CRM column a person must fix (Square's field and message kept)."""
-    return InvalidDataError(
-        [
-            FieldProblem(column_of_square_field(p.field, fields), f"{p.reason} (Square field {p.field})")
-            for p in error.problems
-        ]
-    )
-
-
-async def _settle_contact(ctx: FlowContext, contact_id: str, square_id: str) -> None:
-    """The contact's own ledger row: which customer it is linked to (a CRM delete names only the contact)
-    and whether a failure is open (resolved by this success)."""
-    row = await ctx.state.get_ledger(CONTACT, contact_id)
-    if row is not None and row.customer_id == square_id and not row.failure_open:
-        return
-    row = row or LedgerRow(kind=CONTACT, square_id=contact_id, dataverse_id=contact_id)
-    had_failure = row.failure_open
-    row.customer_id, row.failure_open, row.failed_version = square_id, False, None
-    row.pending_version = row.pending_updated_at = row.pending_event_id = None
-    await ctx.state.save_ledger(row)
-    if had_failure:
-        await ctx.state.resolve_failure(FLOW, contact_id, "synced")
-
-
-async def _linked_customer(ctx: FlowContext, contact_id: str) -> str | None:
-    row = await ctx.state.get_ledger(CONTACT, contact_id)
-    if row is not None and row.customer_id:
-        return row.customer_id
-    after: str | None = None
-    while True:  # not seen by this flow yet: look for the customer linked to it (rare: deletes only)
-        rows, after = await ctx.state.ledger_page(CUSTOMER, after, 1000)
-        found = next((r.square_id for r in rows if (r.dataverse_id or "").lower() == contact_id.lower()), None)
-        if found or after is None:
-            return found
-
-
-async def _deleted(contact_id: str, ctx: FlowContext) -> Outcome:
-    if ctx.two_way.crm_deletes is CrmDeletes.IGNORE:
-        tracing.step("skipped", reason="CRM deletes are ignored (CRM_DELETES=ignore)")
-        return Outcome.IGNORED
-    square_id = await _linked_customer(ctx, contact_id)
-    if square_id is None:
-        tracing.step("skipped", reason="the contact was not linked to a Square customer")
-        return Outcome.IGNORED
-    return await _delete_in_square(contact_id, square_id, ctx)
-
-
-async def _delete_in_square(contact_id: str, square_id: str, ctx: FlowContext) -> Outcome:
-    ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
-    if ledger is not None and ledger.status != "active":
-        tracing.step("skipped", reason=f"the Square customer is {ledger.status}")
-        return Outcome.IGNORED
-    existed = await ctx.square.delete_customer(square_id, version=None)
-    row = ledger or LedgerRow(kind=CUSTOMER, square_id=square_id, dataverse_id=contact_id)
-    row.status = "deleted"
-    await ctx.state.save_ledger(row)
-    tracing.step("deleted", target="square", customer_id=square_id, existed=existed)
-    ctx.metrics.increment("crm_deletes_sent", flow=FLOW)
-    await _settle_contact(ctx, contact_id, square_id)
-    return Outcome.WRITTEN
-
-
-async def _unlinked(contact_id: str, row: dict[str, Any], ctx: FlowContext) -> Outcome:
-    """A contact with no Square customer: created in Square only when CRM_CREATE_IN_SQUARE says so."""
-    if not ctx.two_way.create_in_square or row.get("statecode") == 1:
-        tracing.step("skipped", reason="not linked to a Square customer (CRM_CREATE_IN_SQUARE=false)")
-        return Outcome.IGNORED
-    fields = contact_fields(ctx)
-    pushable = [f.column for f in fields if f.square_path is not None]
-    body = {k: v for k, v in square_changes(row, pushable, fields, ctx.phone_region).items() if v not in (None, {})}
-    if isinstance(body.get("address"), dict):
-        body["address"] = {k: v for k, v in body["address"].items() if v is not None}
-    if not any(body.get(name) for name in CREATE_NEEDS):
-        raise InvalidDataError(
-            [FieldProblem("firstname,lastname,emailaddress1,mobilephone", "Square needs a name, email or phone")]
-        )
-    try:
-        customer = await ctx.square.create_customer(body, idempotency_key=f"tb-{contact_id}")
-    except InvalidDataError as error:
-        raise _rejected(error, fields) from error
-    square_id = str(customer["id"])
-    await _link_created(ctx, contact_id, row, customer)
-    await ctx.dataverse.update(cm.CONTACTS, contact_id, {ctx.columns.square_id: square_id})
-    await _settle_contact(ctx, contact_id, square_id)
-    tracing.step("written", target="square", created=square_id)
-    ctx.metrics.increment("crm_customers_created", flow=FLOW)
-    return Outcome.WRITTEN
-
-
-async def _link_created(ctx: FlowContext, contact_id: str, row: dict[str, Any], customer: dict[str, Any]) -> None:
-    """The ledger links the new customer to the contact before the key is written, so the customer's own
-    webhook (customer.created) updates this contact instead of matching or creating another."""
-    square_id = str(customer["id"])
-    if await ctx.state.get_ledger(CUSTOMER, square_id) is not None:
-        return  # a retry: the first attempt linked it
-    plan = _mapped(customer, ctx)
-    ledger = LedgerRow(
-        kind=CUSTOMER,
-        square_id=square_id,
-        dataverse_id=contact_id,
-        version=customer.get("version"),
-        updated_at=customer.get("updated_at"),
-        content_hash=plan.content_hash if plan else None,
-        square_fields=dump_fields(square_fingerprints(ctx, plan.payload)) if plan else None,
-        crm_fields=dump_fields(fingerprints(row, contact_fields(ctx), ctx.phone_region)),
-        crm_modified_on=row.get("modifiedon"),
-    )
     await ctx.state.save_ledger(ledger)
