@@ -145,9 +145,18 @@ async def _push(
     if known_version is not None and isinstance(row_version, int) and row_version < known_version:
         tracing.step("gated", decision="stale", row_version=row_version, ledger_row_version=known_version)
         return Outcome.STALE
+    if ledger is not None and ledger.pushed_version is not None and (ledger.version or -1) < ledger.pushed_version:
+        current = await ctx.square.retrieve_customer(square_id)  # an earlier attempt's apply did not finish
+        if current is not None:
+            await _apply_returned(ctx, square_id, current)
+            ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
+            fresh = await ctx.dataverse.get(
+                cm.CONTACTS, command.entity_id, contact_select(contact_fields(ctx), ctx.columns)
+            )
+            row = fresh if fresh is not None else row  # the apply may have written the contact
     crm_now = fingerprints(row, contact_fields(ctx), ctx.phone_region)
     crm_before = load_fields(ledger.crm_fields) if ledger else None
-    forced = list(((command.event.get("data") or {}).get("object") or {}).get("forced") or [])
+    forced = _still_won(command, crm_now)
     unchanged = crm_before is not None and all(crm_before.get(c) == fp for c, fp in crm_now.items())
     if unchanged and command.event_type != "contact.push":
         own = str(row.get("_modifiedby_value") or "").lower() == await _app_user(ctx)
@@ -178,6 +187,15 @@ async def _push(
         return Outcome.UNCHANGED
     base = square_fingerprints(ctx, square.payload) if square is not None else None
     return await _send(row, square_id, ledger, ctx, _Attempt(version, decision, sides, forced, base, base_at))
+
+
+def _still_won(command: SyncCommand, crm_now: dict[str, str]) -> list[str]:
+    """The `both` columns a Square-side decision gave to the CRM, if the CRM still holds the value that won
+    (a value Tillbridge has written since is not the CRM's to send)."""
+    won = ((command.event.get("data") or {}).get("object") or {}).get("forced") or {}
+    if not isinstance(won, dict):
+        return []
+    return [column for column, fp in won.items() if crm_now.get(column) == fp]
 
 
 @dataclass
@@ -309,10 +327,16 @@ async def _apply_returned(ctx: FlowContext, square_id: str, updated: dict[str, A
         source_version=version if isinstance(version, int) else None,
     )
     tracing.step("applying", reason="Square had changes the CRM had not seen", version=version)
-    try:
-        await sync_customer(command, ctx)
-    except TerminalError as error:  # the customer's own webhook meets the same problem and records it
-        tracing.step("apply_failed", reason_code=error.reason_code)
+    for attempt in range(1, MAX_VERSION_RETRIES + 1):
+        try:
+            await sync_customer(command, ctx)
+            return
+        except TerminalError as error:  # the customer's own webhook meets the same problem and records it
+            tracing.step("apply_failed", reason_code=error.reason_code)
+            return
+        except TransientError:  # the ledger row changed meanwhile (a webhook of this customer): again
+            if attempt == MAX_VERSION_RETRIES:
+                raise  # the retry of this change sees the version not applied and applies it (_push)
 
 
 async def _clear_marker(ctx: FlowContext, square_id: str) -> None:

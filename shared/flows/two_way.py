@@ -122,6 +122,7 @@ class SquareWrite:
     crm_fields: dict[str, str] | None
     crm_modified_on: str | None
     push_back: tuple[str, ...]
+    won_by_crm: dict[str, str]  # `both` columns the CRM won: the fingerprint of the CRM value that won
 
 
 async def _current_contact(
@@ -182,7 +183,12 @@ async def decide_write(
     if decision.needs_review:
         columns = ", ".join(c.column for c in decision.conflicts if c.winner == "review")
         raise NeedsReviewError(f"Square and the CRM both changed {columns} since the last sync", ())
-    crm_fields = dict(crm_before or {}) if crm_now is None else fingerprints(crm_now, fields, region)
+    # What the CRM holds, as far as a sync has accounted for it: a CRM value still to be sent to Square keeps
+    # its old fingerprint, so the CRM → Square flow sees it as changed until it has gone out.
+    crm_fields = dict(crm_before or {})
+    if crm_now is not None:
+        seen = fingerprints(crm_now, fields, region)
+        crm_fields.update({c: fp for c, fp in seen.items() if c not in decision.push_back})
     crm_fields.update(fingerprints(decision.payload, fields, region))
     tracing.step(
         "owned",
@@ -199,7 +205,23 @@ async def decide_write(
         crm_fields=crm_fields or None,
         crm_modified_on=str(crm_at) if crm_at else None,
         push_back=decision.push_back,
+        won_by_crm={
+            c: crm_fields[c] for c in decision.push_back if column_owners.get(c) is Owner.BOTH and c in crm_fields
+        },
     )
+
+
+def _won_by_crm(
+    push_back: tuple[str, ...],
+    column_owners: dict[str, Owner],
+    crm_now: dict[str, Any] | None,
+    fields: tuple[SyncedField, ...],
+    region: str,
+) -> dict[str, str]:
+    if crm_now is None:
+        return {}
+    read = fingerprints(crm_now, fields, region)
+    return {c: read[c] for c in push_back if column_owners.get(c) is Owner.BOTH and c in read}
 
 
 def record(row: LedgerRow, write: SquareWrite, version: int | None) -> None:
@@ -222,7 +244,7 @@ async def send_back(ctx: FlowContext, write: SquareWrite, customer: SquareCustom
         write.contact_id,
         ctx.clock.now().isoformat(),
         suffix=f"{customer.id}-{customer.version}",
-        forced=list(write.push_back),
+        forced=write.won_by_crm,
     )
     await queue.send(outbound(command))
     tracing.step("sent_back", columns=list(write.push_back), event_id=command.event_id)

@@ -85,11 +85,12 @@ def contact_command(
     *,
     suffix: str = "",
     row: dict[str, Any] | None = None,
-    forced: list[str] | None = None,
+    forced: dict[str, str] | None = None,
 ) -> SyncCommand:
     """A CRM contact change for the crm-contacts flow (flows/crm_contacts.py): `contact.changed` carrying the
     row change tracking returned, `contact.deleted`, or `contact.push` (a Square-side decision sending the
-    CRM's values back). Without a row the flow reads the contact as it is now."""
+    CRM's values back; `forced`: `both` columns the CRM won, with the fingerprint of the CRM value that won).
+    Without a row the flow reads the contact as it is now."""
     action = event_type.rpartition(".")[2]
     event_id = f"crm-{action}-{contact_id}" + (f"-{suffix}" if suffix else "")
     data_object: dict[str, Any] = {}

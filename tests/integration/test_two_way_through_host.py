@@ -188,7 +188,11 @@ def test_a_storm_of_edits_on_both_sides_settles_on_the_owners_values(kit: StackK
             assert contact["description"] == f"final {index}" and contact["firstname"] == f"Final {index}"
             assert square["email_address"] == contact["emailaddress1"] == f"final{index}@example.com"
 
-    wait_until(converged, timeout=120, interval=1.0)
+    try:
+        wait_until(converged, timeout=120, interval=1.0)
+    except AssertionError:
+        _dump_timelines(stack, ids, contacts)
+        raise
     settled(kit)
     open_failures = [f for f in kit.failures(None) if f.status == "open" and f.record_id in {*ids, *contacts.values()}]
     assert open_failures == []
@@ -219,6 +223,22 @@ def test_a_value_square_refuses_is_a_failure_on_the_crm_column_retried_once_fixe
     wait_until(lambda: _assert_equal(ops.get(f"failures/crm-contacts/{contact_id}")["status"], "resolved"), timeout=30)
     ops.close()
     person.close()
+
+
+def _dump_timelines(stack: Stack, ids: list[str], contacts: dict[str, str]) -> None:
+    """What each flow did for the storm's records, for the one who investigates a failure."""
+    ops = OpsClient(stack)
+    lines = []
+    for customer_id in ids:
+        for flow, record_id in (("customers", customer_id), ("crm-contacts", contacts[customer_id])):
+            record = ops.get(f"records/{flow}/{record_id}")
+            lines.append(f"== {flow}/{record_id} ledger={record['ledger']}")
+            for attempt in record["attempts"]:
+                steps = [(s["stage"], s.get("detail", {})) for s in attempt["steps"] if s["stage"] != "exchange"]
+                lines.append(f"{attempt['started_at']} {attempt['event_type']} {attempt['outcome']} {steps}")
+    path = ARTIFACTS / "stack-logs" / "two-way" / "storm-timelines.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    ops.close()
 
 
 def _assert_equal(actual: object, expected: object) -> None:
