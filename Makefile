@@ -7,7 +7,7 @@ VENV_SDK := .venv-sdk
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: demo test serve serve-demo host azurite setup setup-infra setup-sdk lint typecheck unit contract integration e2e bench bench-sales clean
+.PHONY: demo test serve serve-demo host azurite setup setup-infra setup-sdk lint typecheck unit contract integration e2e bench bench-sales bench-followup clean
 
 demo: setup            ## run the customer scenario on the local stack and print what reached the CRM
 	$(PY) -m devstack.demo
@@ -36,6 +36,9 @@ bench: setup           ## benchmark figures (see bench/RESULTS.md)
 
 bench-sales: setup     ## store-activity benchmark figures (see bench/RESULTS.md)
 	$(PY) -m bench.bench_sales
+
+bench-followup: setup  ## extra Dataverse requests per sale with rules and segments on
+	$(PY) -m bench.bench_followup
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

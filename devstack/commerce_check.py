@@ -20,9 +20,11 @@ a wrong exponent, a lost line) makes the demo and the tests fail.
   owner, business unit and territory as the caller's expected owner map says (transactions from the store
   carry the same owner). Payments and refunds are linked to their sale's transaction.
 - A Square customer's contact (merges followed): visits = its completed payments, lifetime value = their
-  totals minus its completed refunds (in the currencies' units, added up), last purchase = the latest
+  totals minus its completed refunds in the currency of its earliest payment (amounts in other currencies
+  are never added in), lifetime currency = that ISO code, last purchase = the latest
   payment's created_at, top categories = up to three of the categories its sales hold most often.
-- A case (incident) per refund of at least the threshold whose sale has a customer in the CRM.
+- A case (incident) per refund of at least the threshold whose sale has a buyer in the CRM (a customer's
+  contact, or a guest's found by the payment's email).
 """
 
 from __future__ import annotations
@@ -213,14 +215,17 @@ class _Check:
 
     def cases(self, threshold: float) -> dict[str, str]:
         """One case (incident) per refund of at least `threshold` (in the currency's units) whose sale has a
-        Square customer in the CRM, linked to that contact; none for any other refund."""
-        customer_of_order = {o["id"]: survivor(o.get("customer_id"), self.merged_into) for o in self.square["orders"]}
+        buyer in the CRM (a Square customer's contact, or a guest's by the payment's email), linked to that
+        contact; none for any other refund."""
+        orders = {o["id"]: o for o in self.square["orders"]}
+        payments = {p["id"]: p for p in self.square["payments"]}
         problems = {}
         for refund in self.square["refunds"]:
-            contact = self.contact_by_customer.get(customer_of_order.get(refund.get("order_id", "")) or "")
+            order = orders.get(refund.get("order_id", ""), {})
+            buyer = self.buyer_contact(order, payments.get(refund.get("payment_id", "")))
             large = (major(refund["amount_money"]) or 0) >= Decimal(str(threshold))
             cases = [i for i in self.incidents if refund["id"] in (i.get("description") or "")]
-            wanted = [contact["contactid"]] if contact is not None and large else []
+            wanted = [buyer] if isinstance(buyer, str) and not buyer.startswith("(") and large else []
             if [i.get("_customerid_value") for i in cases] != wanted:
                 problems[f"case for {refund['id']}"] = f"expected {len(wanted)} case(s), found {len(cases)}"
         return problems

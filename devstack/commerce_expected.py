@@ -167,14 +167,21 @@ class Purchases:
 
     def __init__(self) -> None:
         self.visits = 0
-        self.value = Decimal(0)
+        self.value: dict[str, Decimal] = {}  # currency → paid minus refunded (never added across currencies)
+        self.first: dict[str, str] = {}  # currency → its earliest payment
         self.last = ""
         self.categories: dict[str, int] = {}
 
+    def home_currency(self) -> str | None:
+        """The currency of the buyer's earliest payment: lifetime value is stated in it, alone."""
+        return min(self.first, key=lambda code: (self.first[code], code)) if self.first else None
+
     def expected(self) -> dict[str, Any]:
+        home = self.home_currency()
         return {
             col("visitcount"): self.visits,
-            col("lifetimevalue"): float(self.value),
+            col("lifetimevalue"): float(self.value.get(home or "", Decimal(0))),
+            col("lifetimecurrency"): home,
             col("lastpurchaseon"): self.last,
         }
 
@@ -206,14 +213,17 @@ def purchases(square: dict[str, Any], catalog: dict[str, CatalogLine]) -> dict[s
             continue
         bought = by_customer.setdefault(customer, Purchases())
         bought.visits += 1
-        bought.value += major(payment["total_money"]) or Decimal(0)
+        currency = payment["total_money"]["currency"]
+        bought.value[currency] = bought.value.get(currency, Decimal(0)) + (major(payment["total_money"]) or 0)
+        bought.first[currency] = min(bought.first.get(currency, payment["created_at"]), payment["created_at"])
         bought.last = max(bought.last, payment["created_at"])
         for category in {catalog[i].category for i in _variations(order) if i in catalog and catalog[i].category}:
             bought.categories[str(category)] = bought.categories.get(str(category), 0) + 1
     for refund in square["refunds"]:
         refunded = by_customer.get(customer_of_payment.get(refund["payment_id"]) or "")
         if refunded is not None and refund["status"] == "COMPLETED":
-            refunded.value -= major(refund["amount_money"]) or Decimal(0)
+            currency = refund["amount_money"]["currency"]
+            refunded.value[currency] = refunded.value.get(currency, Decimal(0)) - (major(refund["amount_money"]) or 0)
     return by_customer
 
 

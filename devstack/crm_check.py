@@ -15,9 +15,9 @@ gives the E.164 form.
     note                                      → description                 trimmed
     preferences.email_unsubscribed            → donotbulkemail              true / false (absent → false)
     reference_id / company_name               → <prefix>_squarereferenceid / _squarecompanyname   trimmed
-    address.address_line_1 … _3               → address1_line1 … _3         trimmed   (only checked when
-    address.locality / administrative_district_level_1 / postal_code / country                Square holds an
-                                              → address1_city / _stateorprovince / _postalcode / _country   address)
+    address.address_line_1 … _3               → address1_line1 … _3         trimmed; no address in Square →
+    address.locality / administrative_district_level_1 / postal_code / country                every address
+                                              → address1_city / _stateorprovince / _postalcode / _country   column None
     live customer   → exactly one contact keyed <prefix>_squarecustomerid = id, active (statecode 0)
     deleted         → no active contact keyed by its id
     merged away     → no contact keyed by its id any more
@@ -93,9 +93,8 @@ def expected_contact(customer: dict[str, Any]) -> dict[str, Any]:
     expected["mobilephone"] = expected_phone(customer.get("phone_number"))
     expected["birthdate"] = expected_birthdate(customer.get("birthday"))
     expected["donotbulkemail"] = bool((customer.get("preferences") or {}).get("email_unsubscribed", False))
-    address = customer.get("address")
-    if address:
-        expected.update({column: _trimmed(address.get(field)) for field, column in ADDRESS_COLUMNS.items()})
+    address = customer.get("address") or {}  # no address in Square: the CRM's address columns are cleared
+    expected.update({column: _trimmed(address.get(field)) for field, column in ADDRESS_COLUMNS.items()})
     return expected
 
 

@@ -1,4 +1,5 @@
-"""`make demo`: start the local stack, run the customer scenario, print what reached the CRM, exit."""
+"""`make demo`: start the local stack, run the customer scenario, the store day and its follow-up (leads,
+opportunities, tasks, marketing lists), print what reached the CRM against the expectations, exit."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from devstack.sales_scenario import STACK_ENV, SalesPlan, run_sales, sales_summary
+from devstack.followup_scenario import STACK_ENV, drive_followup, followup_summary, wait_for_followup
+from devstack.sales_scenario import SalesPlan, run_sales, sales_summary
 from devstack.scenario import ScenarioPlan, run_scenario, summary
 from devstack.stack import PROJECT_DIR, Stack, StackOptions
 
@@ -36,12 +38,18 @@ def main() -> int:
         result = run_scenario(stack, ScenarioPlan(customers=args.customers), timeout=args.timeout, show_progress=True)
         print(f"Ringing up {args.sales} sales at the tills, with refunds and a catalog change")
         sales = run_sales(stack, SalesPlan(sales=args.sales), args.timeout, show_progress=True)
+        print("Follow-up: rules and segments from devstack/followup.yaml on a few more sales and a refund")
+        with stack.client("square") as square, stack.client("dataverse") as dataverse:
+            expected = drive_followup(square, dataverse)
+            square.post("/_control/flush", params={"timeout": str(args.timeout)}, timeout=args.timeout + 10)
+            followup = wait_for_followup(dataverse, expected, args.timeout)
     print()
     print(summary(result))
     print(sales_summary(sales))
+    print(followup_summary(followup))
     print("  Next:      `make serve-demo` serves this stack with the same data: it prints the console address,")
     print("             the function key and ready-to-paste `tillbridge` commands (docs/operations.md)")
-    return 0 if result.ok and not sales.unconverged else 1
+    return 0 if result.ok and not sales.unconverged and not followup.differences else 1
 
 
 if __name__ == "__main__":

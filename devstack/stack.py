@@ -192,6 +192,7 @@ class Stack:
                 "QUEUE_BACKEND": "storagequeue",
                 "SQUARE_EVENTS_QUEUE": "square-events",
                 "RECONCILE_SCHEDULE": "0 0 3 * * *",
+                "SEGMENTS_SCHEDULE": "0 0 4 * * *",
                 "LOCAL_QUEUE_LOCK_SECONDS": "10",
                 "RETRY_BASE_SECONDS": "1",
                 "RETRY_MAX_SECONDS": "5",

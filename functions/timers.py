@@ -1,4 +1,4 @@
-"""Timer trigger: reconcile customers changed in Square since the last watermark."""
+"""Timer triggers: reconcile customers changed in Square since the last watermark; keep segment lists in step."""
 
 from __future__ import annotations
 
@@ -23,4 +23,19 @@ async def reconcile_customers(timer: func.TimerRequest) -> None:
         swept.checked,
         len(swept.deleted_ids) + len(swept.merged),
         timer.past_due,
+    )
+
+
+@bp.function_name("segments")
+@bp.timer_trigger(arg_name="timer", schedule="%SEGMENTS_SCHEDULE%", run_on_startup=False)
+async def segments(timer: func.TimerRequest) -> None:
+    report = await composition.segments()
+    log.info(
+        "segments: evaluated=%d entered=%s left=%s rule_actions=%d requests=%d %s",
+        report.evaluated,
+        report.entered,
+        report.left,
+        report.rule_actions,
+        report.requests,
+        report.skipped,
     )

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.config.settings import (
     IngressSettings,
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start sho
     from shared.config.file import TillbridgeConfig
     from shared.core.ports import Queue
     from shared.flows.context import FlowContext
+    from shared.flows.segments import SegmentReport
     from shared.monitoring.tracing import TraceStore
     from shared.ops.api import Reply
     from shared.ops.service import OpsService, QueueStats
@@ -246,6 +247,13 @@ class Backend:
         from shared.ops.service import OpsService
         from shared.pipeline.registry import CRM_CONTACTS_FLOW
 
+        previewer = None
+        if self.config is not None:
+            from shared.flows.preview import preview
+
+            async def previewer(kind: str, square_id: str) -> dict[str, Any]:
+                return await preview(self.flow_context, kind, square_id)
+
         return OpsService(
             self.state,
             self.traces,
@@ -253,6 +261,7 @@ class Backend:
             CLOCK,
             self.queue_stats,
             config_status=self.config_status,
+            previewer=previewer,
             flow_queues={CRM_CONTACTS_FLOW: self.crm_queue},
         )
 
@@ -335,6 +344,18 @@ async def reconcile() -> tuple[ReconcileReport, SweepReport]:
     )
     METRICS.increment("reconcile_missing_in_square", float(len(swept.deleted_ids) + len(swept.merged)))
     return changed, swept
+
+
+async def segments() -> SegmentReport:
+    """Segment lists in step with the aggregates that changed, and the inactivity rules; nothing while the
+    configuration file is invalid."""
+    from shared.flows.segments import SegmentReport, run_segments
+
+    parts = backend()
+    if parts.config is None:
+        log.error("segments: not run, the configuration file %s is invalid", parts.config_status.file)
+        return SegmentReport(run_at=CLOCK.now().isoformat(), skipped="invalid configuration file")
+    return await run_segments(parts.flow_context, parts.traces)
 
 
 async def ops(method: str, path: str, query: dict[str, str], body: bytes) -> Reply:

@@ -198,6 +198,14 @@ class FakeState:
         self.docs[(kind, doc_id)] = (json.dumps(document), str(self._etags))
         return str(self._etags)
 
+    async def due_docs(self, kind: str, until: str, limit: int) -> list[tuple[str, dict[str, Any], str]]:
+        found = []
+        for (doc_kind, doc_id), (text, etag) in sorted(self.docs.items()):
+            document = json.loads(text)
+            if doc_kind == kind and document.get("due_at") and document["due_at"] <= until:
+                found.append((doc_id, document, etag))
+        return found[:limit]
+
     async def get_flow(self, flow: str) -> FlowStatus:
         return replace(self.flows.get(flow, FlowStatus(flow)))
 

@@ -152,6 +152,14 @@ def status(args: argparse.Namespace) -> int:
             f"last full pass {tracking.get('last_full_pass_at') or 'never'}",
             soft_wrap=True,
         )
+    configuration = health.get("configuration") or {}
+    if configuration and not configuration.get("valid"):
+        lines = [f"configuration file {configuration['file']} is invalid — nothing is processed:"]
+        console().print("\n".join(lines + [f"  {p}" for p in configuration.get("problems", [])]), soft_wrap=True)
+    segments = health.get("segments") or {}
+    if segments.get("sizes"):
+        sizes = ", ".join(f"{name} {size}" for name, size in segments["sizes"].items())
+        console().print(f"segments (last run {segments.get('run_at') or 'never'}): {sizes}", soft_wrap=True)
     return 0
 
 

@@ -262,6 +262,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     DEFAULT_PHONE_REGION: 'US'
     MAX_DELIVERY_ATTEMPTS: '8'
     RECONCILE_SCHEDULE: '0 */15 * * * *'
+    SEGMENTS_SCHEDULE: '0 5 * * * *'
     RECONCILE_LAG_SECONDS: '300'
     CRM_CHANGES_SCHEDULE: '0 * * * * *'
     TRACE_RETENTION_DAYS: '14'

@@ -222,7 +222,9 @@ class TableStateStore:
         text = json.dumps(document, default=str)
         if len(text) > 30_000:
             raise ValueError(f"document {kind}/{doc_id} is {len(text)} characters; the limit is 30,000")
-        entity = {"PartitionKey": kind, "RowKey": safe_key(doc_id), "doc": text}
+        entity: dict[str, Any] = {"PartitionKey": kind, "RowKey": safe_key(doc_id), "doc": text, "doc_id": doc_id}
+        if document.get("due_at"):  # queryable: the segments timer's work list (due_docs)
+            entity["due_at"] = str(document["due_at"])
         try:
             if etag is None:
                 written = table.create_entity(entity)
@@ -240,6 +242,25 @@ class TableStateStore:
 
     async def put_doc(self, kind: str, doc_id: str, document: dict[str, Any], etag: str | None) -> str:
         return await run_blocking(self._put_doc, kind, doc_id, document, etag)
+
+    def _due_docs(self, kind: str, until: str, limit: int) -> list[tuple[str, dict[str, Any], str]]:
+        query = "PartitionKey eq @kind and due_at le @until"
+        found: list[tuple[str, dict[str, Any], str]] = []
+        table = self._table("docs")
+        for entity in table.query_entities(query, parameters={"kind": kind, "until": until}, results_per_page=limit):
+            found.append(
+                (
+                    str(entity.get("doc_id", entity["RowKey"])),
+                    json.loads(entity["doc"]),
+                    str(entity.metadata.get("etag")),
+                )
+            )
+            if len(found) >= limit:
+                break
+        return found
+
+    async def due_docs(self, kind: str, until: str, limit: int) -> list[tuple[str, dict[str, Any], str]]:
+        return await run_blocking(self._due_docs, kind, until, limit)
 
     def _get_flow(self, flow: str) -> FlowStatus:
         try:

@@ -22,6 +22,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 CONDITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "first_purchase": ("flag", ("sale",)),
     "guest_without_contact": ("flag", ("sale",)),
+    "guest": ("flag", ("sale",)),  # bought with no Square customer attached (whether or not the CRM knows the email)
     "is_contact": ("flag", ("sale", "refund")),
     "order_total": ("money", ("sale",)),
     "refund_amount": ("money", ("refund",)),

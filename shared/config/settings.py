@@ -19,6 +19,7 @@ KEY_VAULT_PREFIX = "@Microsoft.KeyVault("
 BINDING_DEFAULTS: dict[str, str] = {
     "SQUARE_EVENTS_QUEUE": "square-events",
     "RECONCILE_SCHEDULE": "0 */15 * * * *",
+    "SEGMENTS_SCHEDULE": "0 5 * * * *",  # hourly: segment membership and inactivity rules
     "CRM_EVENTS_QUEUE": "crm-events",  # CRM contact changes for the crm-contacts flow (two-way sync)
     "CRM_CHANGES_SCHEDULE": "0 * * * * *",  # the change-tracking poll: every minute
 }

@@ -49,9 +49,20 @@ async def _linked_contact(ctx: FlowContext, customer_id: str) -> tuple[str | Non
     return None, customer_id
 
 
+def guest_key_of(email: str) -> str:
+    """The id a guest's aggregates (and a guest contact's key) are kept under: never the address itself."""
+    return "guest-" + hashlib.sha256(email.encode()).hexdigest()[:24]
+
+
 async def resolve_buyer(ctx: FlowContext, customer_id: str | None, buyer_email: str | None) -> Buyer | None:
     """The one buyer resolver of every commerce flow: a Square customer's contact (merges followed; a
     customer still on its way to the CRM makes the caller wait), else a guest's contact by email."""
+    buyer = await _resolve(ctx, customer_id, buyer_email)
+    tracing.step("buyer", contact=buyer.bind if buyer else None, aggregates=buyer.stats_id if buyer else None)
+    return buyer
+
+
+async def _resolve(ctx: FlowContext, customer_id: str | None, buyer_email: str | None) -> Buyer | None:
     if customer_id:
         contact_id, survivor_id = await _linked_contact(ctx, customer_id)
         return Buyer(f"/{CONTACTS}({contact_id})", survivor_id) if contact_id else None
@@ -61,7 +72,7 @@ async def resolve_buyer(ctx: FlowContext, customer_id: str | None, buyer_email: 
         email = normalize_email(buyer_email)
     except NormalizationError:
         return None
-    guest_key = "guest-" + hashlib.sha256(email.encode()).hexdigest()[:24]
+    guest_key = guest_key_of(email)
     rows = await ctx.dataverse.query(
         CONTACTS, f"emailaddress1 eq {odata_string(email)} and statecode eq 0", ["contactid"]
     )

@@ -15,6 +15,7 @@ from shared.core.ports import BatchOperation, LedgerRow
 from shared.flows import commerce_mapping as cmap
 from shared.flows.commerce_support import STATS_DOC, Buyer, owner_for, sale_buyer
 from shared.flows.context import FlowContext, Outcome
+from shared.flows.followup import refund_followup
 from shared.flows.purchase_stats import PurchaseStats, add_refund, contact_fields
 from shared.flows.sales import _apply, _gate, _order_or_retry, _Plan, source_object, tables
 from shared.pipeline.ledger import Stamp
@@ -61,11 +62,12 @@ async def sync_refund(command: SyncCommand, ctx: FlowContext) -> Outcome:
     if buyer is not None and refund.get("status") == "COMPLETED":
         document, etag = await ctx.state.get_doc(STATS_DOC, buyer.stats_id)
         stats = PurchaseStats.from_document(document)
-        if add_refund(stats, refund["id"], value[0]):
+        if add_refund(stats, refund["id"], value[0], currency=value[1]):
             plan.operations.append(
                 BatchOperation("PATCH", buyer.bind.lstrip("/"), contact_fields(stats, t.col), {"If-Match": "*"})
             )
             plan.stats = (buyer.stats_id, stats, etag)
+            refund_followup(ctx, plan, refund=refund, buyer=buyer, owner=owner)
     threshold = ctx.sales.refund_case_threshold
     if threshold is not None and buyer is not None and value[0] >= Decimal(str(threshold)):
         plan.operations.append(_case(refund, buyer, owner, value))

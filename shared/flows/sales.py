@@ -13,8 +13,10 @@ from shared.core.models import SyncCommand
 from shared.core.money import to_decimal
 from shared.core.ports import BatchOperation, LedgerRow
 from shared.flows import commerce_mapping as cmap
-from shared.flows.commerce_support import STATS_DOC, Buyer, catalog_entries, owner_for, sale_buyer
+from shared.flows.commerce_support import STATS_DOC, Buyer, catalog_entries, iso_now, owner_for, sale_buyer
 from shared.flows.context import FlowContext, Outcome
+from shared.flows.customer_mapping import CONTACTS
+from shared.flows.followup import sale_followup
 from shared.flows.purchase_stats import PurchaseStats, add_payment, contact_fields
 from shared.monitoring import tracing
 from shared.pipeline.gate import Decision, decide
@@ -124,6 +126,7 @@ async def _apply(ctx: FlowContext, command: SyncCommand, plan: _Plan) -> Outcome
     tracing.step("written", requests=1, rows=len(results))
     if plan.stats is not None:
         stats_id, stats, etag = plan.stats
+        stats.due_at = iso_now(ctx)  # the segments timer looks at whoever's aggregates changed
         await ctx.state.put_doc(STATS_DOC, stats_id, stats.to_document(), etag)
     for row, stamp in claimed:
         await commit(ctx.state, row=row, command=command, stamp=stamp, content_hash=None)
@@ -139,8 +142,13 @@ async def _buyer_aggregates(
     document, etag = await ctx.state.get_doc(STATS_DOC, buyer.stats_id)
     stats = PurchaseStats.from_document(document)
     total = to_decimal(payment.get("total_money")) or (Decimal(0), "")
-    if not add_payment(stats, payment["id"], total[0], at=str(payment.get("created_at", "")), categories=categories):
+    at = str(payment.get("created_at", ""))
+    location = payment.get("location_id")
+    if not add_payment(
+        stats, payment["id"], total[0], currency=total[1], at=at, categories=categories, location_id=location
+    ):
         return
+    stats.contact_id = buyer.bind.removeprefix(f"/{CONTACTS}(").rstrip(")")
     contact = buyer.bind.lstrip("/")
     plan.operations.append(BatchOperation("PATCH", contact, contact_fields(stats, tables(ctx).col), {"If-Match": "*"}))
     plan.stats = (buyer.stats_id, stats, etag)
@@ -171,8 +179,12 @@ async def sync_payment(command: SyncCommand, ctx: FlowContext) -> Outcome:
     if payment_new:
         plan.operations.append(_payment_operation(ctx, payment, buyer, owner))
         plan.claims.append((payment_ledger or LedgerRow("payment", payment["id"]), payment_stamp))
+        categories = _categories(order or {}, catalog)
         if buyer is not None:
-            await _buyer_aggregates(ctx, buyer, payment, _categories(order or {}, catalog), plan)
+            await _buyer_aggregates(ctx, buyer, payment, categories, plan)
+        await sale_followup(
+            ctx, plan, payment=payment, order=order, buyer=buyer, owner=owner, catalog=catalog, categories=categories
+        )
     return await _apply(ctx, command, plan)
 
 

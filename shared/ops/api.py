@@ -101,6 +101,14 @@ async def _resume(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dic
     return await s.set_paused(p["flow"], False, str(b.get("note", "")))
 
 
+async def _preview(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
+    return await s.preview(p["kind"], p["record_id"])
+
+
+async def _segments(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
+    return await s.segments()
+
+
 async def _openapi(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
     return json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
 
@@ -118,6 +126,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "flows", _flows),
     ("POST", "flows/{flow}/pause", _pause),
     ("POST", "flows/{flow}/resume", _resume),
+    ("GET", "preview/{kind}/{record_id}", _preview),
+    ("GET", "segments", _segments),
     ("GET", "openapi.json", _openapi),
 ]
 _COMPILED = [

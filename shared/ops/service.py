@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -73,6 +73,7 @@ class OpsService:
     clock: Clock
     stats: QueueStats | None = None
     config_status: ConfigStatus | None = None  # the configuration file: valid or every problem
+    previewer: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None  # dry run of one Square object
     flow_queues: Mapping[str, Queue] = field(default_factory=dict)  # flows with their own queue (crm-contacts)
 
     def _queue_for(self, kind: str) -> Queue:
@@ -111,6 +112,7 @@ class OpsService:
             "queue": depth,
             "dead_lettered_failures": dead_lettered,
             "last_reconcile": await self.state.get_cursor(CURSOR),
+            "segments": await self.segments(),
             "flows": flows,
         }
 
@@ -213,6 +215,20 @@ class OpsService:
             await self._queue_for(command.entity_kind).send(outbound(copy))
             replayed.append(command.event_id)
         return {"replayed": len(replayed), "event_ids": replayed}
+
+    async def preview(self, kind: str, square_id: str) -> dict[str, Any]:
+        """What the configuration would do with this Square object, fetched now; nothing is written."""
+        if self.previewer is None:
+            raise OpsError(503, "preview_unavailable", "the configuration file is invalid; fix it to preview")
+        try:
+            return await self.previewer(kind, square_id)
+        except ValueError as error:
+            raise OpsError(400, "bad_kind", str(error)) from error
+
+    async def segments(self) -> dict[str, Any]:
+        """Each segment's size and the last run of the segments timer."""
+        last = await self.state.get_cursor("segments")
+        return json.loads(last) if last else {"run_at": None, "sizes": {}}
 
     async def flows(self) -> list[dict[str, Any]]:
         return [asdict(await self.state.get_flow(flow)) for flow in FLOWS]

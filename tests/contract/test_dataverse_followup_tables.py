@@ -212,22 +212,27 @@ def test_custom_columns_and_alternate_keys_on_follow_up_tables(dataverse: httpx.
     key = {"@odata.type": "Microsoft.Dynamics.CRM.EntityKeyMetadata"}
     for table in ("lead", "task", "opportunity"):
         entity = API + f"EntityDefinitions(LogicalName='{table}')"
-        assert dataverse.post(entity + "/Attributes", json={**string, "SchemaName": "tb_RuleKey"}).status_code == 204
+        assert (
+            dataverse.post(entity + "/Attributes", json={**string, "SchemaName": "tb_ExternalRef"}).status_code == 204
+        )
         created = dataverse.post(
-            entity + "/Keys", json={**key, "SchemaName": f"tb_{table}_rulekey", "KeyAttributes": ["tb_rulekey"]}
+            entity + "/Keys", json={**key, "SchemaName": f"tb_{table}_externalref", "KeyAttributes": ["tb_externalref"]}
         )
         assert created.status_code == 204
         deadline = time.monotonic() + 5
-        while dataverse.get(entity + "/Keys").json()["value"][0]["EntityKeyIndexStatus"] != "Active":
+        while any(k["EntityKeyIndexStatus"] != "Active" for k in dataverse.get(entity + "/Keys").json()["value"]):
             assert time.monotonic() < deadline
             time.sleep(0.05)
-    by_key = API + "tasks(tb_rulekey='first-visit.C1.2026-12')"
+    by_key = API + "tasks(tb_externalref='first-visit.C1.2026-12')"
     first = dataverse.patch(by_key, json={"subject": "Welcome call"})
     second = dataverse.patch(by_key, json={"subject": "Welcome call (again)"})
     assert first.status_code == second.status_code == 204
     assert first.headers["OData-EntityId"] == second.headers["OData-EntityId"]
     assert len(dataverse.get(API + "tasks", params={"$select": "subject"}).json()["value"]) == 1
-    assert _error(dataverse.post(API + "tasks", json={"tb_rulekey": "first-visit.C1.2026-12"})) == (412, "0x80060892")
-    assert dataverse.patch(API + "leads(tb_rulekey='lead.G1')", json={"subject": "Guest spent 120"}).status_code == 204
-    colon = dataverse.patch(API + "leads(tb_rulekey='lead%3AG2')", json={"subject": "Guest spent 80"})
+    first_visit = {"tb_externalref": "first-visit.C1.2026-12"}
+    assert _error(dataverse.post(API + "tasks", json=first_visit)) == (412, "0x80060892")
+    assert (
+        dataverse.patch(API + "leads(tb_externalref='lead.G1')", json={"subject": "Guest spent 120"}).status_code == 204
+    )
+    colon = dataverse.patch(API + "leads(tb_externalref='lead%3AG2')", json={"subject": "Guest spent 80"})
     assert _error(colon) == (400, "0x8006088a")

@@ -53,7 +53,8 @@ def test_apply_creates_tables_columns_lookups_and_keys_then_writes_work(bare: Th
         "tb_transactionline.tb_transactionid",
         "tb_refund.tb_transactionid",
     } <= created
-    assert len(report.keys_active) == 6  # type: ignore[attr-defined]
+    assert len(report.keys_active) == 10  # type: ignore[attr-defined]
+    assert {"tb_lead_rulekey_key", "tb_task_rulekey_key", "tb_list_segmentid_key"} <= set(report.keys_active)  # type: ignore[attr-defined]
     assert _upsert(bare) == 204
     headers = {"Authorization": f"Bearer {TOKEN}"}
     order = httpx.patch(

@@ -194,6 +194,7 @@ CRM: dict[str, list[dict[str, Any]]] = {
             "tb_squarecustomerid": "CUST1",
             "tb_visitcount": 1,
             "tb_lifetimevalue": 8.77,
+            "tb_lifetimecurrency": "USD",
             "tb_lastpurchaseon": "2026-05-01T10:00:01.000Z",
             "tb_topcategories": "Drinks",
         }
@@ -252,6 +253,9 @@ def test_buyer_aggregates_and_cases() -> None:
     assert _check(SQUARE, _crm_with("contacts", tb_lifetimevalue=11.77)) == {
         "contact of CUST1": "differs: tb_lifetimevalue"
     }
+    assert _check(SQUARE, _crm_with("contacts", tb_lifetimecurrency=None)) == {
+        "contact of CUST1": "differs: tb_lifetimecurrency"
+    }
     assert _check(SQUARE, _crm_with("contacts", tb_topcategories=None)) == {
         "contact of CUST1": "differs: tb_topcategories"
     }
@@ -271,6 +275,10 @@ def test_a_guest_sale_links_the_one_contact_with_the_buyers_email_and_merges_are
     crm["contacts"].append({"contactid": "c-guest", "statecode": 0, "emailaddress1": "guest1@example.com"})
     crm["tb_transactions"][0]["_tb_contactid_value"] = "c-guest"
     assert _check(guest, crm) == {}
+    # a large refund of the guest's sale opens a case for the guest's contact
+    assert _check(guest, crm, threshold=2) == {"case for PAY1_REFUND1": "expected 1 case(s), found 0"}
+    guest_case = {"description": "Square refund PAY1_REFUND1 for payment PAY1", "_customerid_value": "c-guest"}
+    assert _check(guest, crm | {"incidents": [guest_case]}, threshold=2) == {}
     merged = copy.deepcopy(SQUARE)
     merged["orders"][0]["customer_id"] = "OLD1"
     merged["merged_into"] = {"OLD1": "CUST1"}

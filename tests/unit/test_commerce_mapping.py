@@ -107,14 +107,42 @@ def test_location_example() -> None:
 
 def test_purchase_stats_count_each_payment_and_refund_once() -> None:
     stats = PurchaseStats()
-    assert add_payment(stats, "P1", Decimal("10.50"), at="2026-01-01T10:00:00Z", categories=["Drinks", "Food"])
-    assert not add_payment(stats, "P1", Decimal("10.50"), at="2026-01-01T10:00:00Z", categories=["Drinks"])
-    add_payment(stats, "P2", Decimal("4.00"), at="2026-01-02T10:00:00Z", categories=["Drinks"])
-    assert add_refund(stats, "R1", Decimal("2.50")) and not add_refund(stats, "R1", Decimal("2.50"))
+    usd = {"currency": "USD"}
+    assert add_payment(stats, "P1", Decimal("10.50"), at="2026-01-01T10:00:00Z", categories=["Drinks", "Food"], **usd)
+    assert not add_payment(stats, "P1", Decimal("10.50"), at="2026-01-01T10:00:00Z", categories=["Drinks"], **usd)
+    add_payment(stats, "P2", Decimal("4.00"), at="2026-01-02T10:00:00Z", categories=["Drinks"], **usd)
+    assert add_refund(stats, "R1", Decimal("2.50"), **usd) and not add_refund(stats, "R1", Decimal("2.50"), **usd)
     fields = contact_fields(PurchaseStats.from_document(stats.to_document()), T.col)
     assert fields == {
         "tb_lastpurchaseon": "2026-01-02T10:00:00Z",
         "tb_lifetimevalue": 12.0,
+        "tb_lifetimecurrency": "USD",
         "tb_visitcount": 2,
         "tb_topcategories": "Drinks, Food",
     }
+
+
+def test_lifetime_value_never_adds_currencies_and_the_home_currency_is_the_earliest_purchase() -> None:
+    """A buyer in the San Francisco store (USD) and the Tokyo store (JPY): 1,500 yen are not 1,500 dollars."""
+
+    def counted(order: list[tuple[str, str, str, str]]) -> dict[str, object]:
+        stats = PurchaseStats()
+        for payment_id, amount, currency, at in order:
+            add_payment(stats, payment_id, Decimal(amount), currency=currency, at=at, categories=[])
+        add_refund(stats, "R-JPY", Decimal("500"), currency="JPY")
+        return contact_fields(PurchaseStats.from_document(stats.to_document()), T.col)
+
+    payments = [
+        ("P-USD-1", "12.00", "USD", "2026-01-01T10:00:00Z"),
+        ("P-JPY-1", "1500", "JPY", "2026-01-05T10:00:00Z"),
+        ("P-USD-2", "8.00", "USD", "2026-01-09T10:00:00Z"),
+    ]
+    in_order, reversed_order = counted(payments), counted(payments[::-1])
+    assert in_order == reversed_order  # arrival order does not choose the currency
+    assert (in_order["tb_lifetimevalue"], in_order["tb_lifetimecurrency"]) == (20.0, "USD")
+    assert in_order["tb_visitcount"] == 3
+
+
+def test_stats_written_before_money_was_per_currency_still_read() -> None:
+    legacy = PurchaseStats.from_document({"paid": "30.00", "refunded": "5.00", "visits": 2})
+    assert (legacy.paid - legacy.refunded, legacy.visits) == (Decimal("25.00"), 2)

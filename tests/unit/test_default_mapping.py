@@ -1,6 +1,8 @@
 """The shipped configuration file reproduces the payloads Tillbridge wrote before mappings were
 configurable: each expected payload below was written out (literally) from the code before the mapping
-engine existed, and is compared with what the engine now produces from config/tillbridge.yaml."""
+engine existed, and is compared with what the engine now produces from config/tillbridge.yaml. One deliberate
+change since: a customer without an address gets the address columns cleared (None), so removing an address
+in Square clears it in the CRM (before, the old address stayed)."""
 
 from __future__ import annotations
 
@@ -140,6 +142,13 @@ EXPECTED: dict[str, Any] = {
         "donotbulkemail": True,
         "tb_squarereferenceid": None,
         "tb_squarecompanyname": None,
+        "address1_line1": None,
+        "address1_line2": None,
+        "address1_line3": None,
+        "address1_city": None,
+        "address1_stateorprovince": None,
+        "address1_postalcode": None,
+        "address1_country": None,
     },
     "contact_partial_address": {
         "firstname": None,

@@ -33,6 +33,7 @@ def test_app_registers_its_functions(functions: dict[str, object]) -> None:
         "process_event",
         "record_dead_letter",
         "reconcile_customers",
+        "segments",
         "ops_api",
         "ops_console",
         "purge_traces",
@@ -59,6 +60,7 @@ def test_worker_uses_sessions_and_the_setting_named_queue(functions: dict[str, o
 def test_timer_schedule_comes_from_a_setting(functions: dict[str, object]) -> None:
     trigger = functions["reconcile_customers"].get_trigger()  # type: ignore[attr-defined]
     assert trigger.schedule == "%RECONCILE_SCHEDULE%"
+    assert functions["segments"].get_trigger().schedule == "%SEGMENTS_SCHEDULE%"  # type: ignore[attr-defined]
 
 
 def test_crm_changes_poll_and_its_queue_come_from_settings(functions: dict[str, object]) -> None:

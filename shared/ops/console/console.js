@@ -53,6 +53,22 @@ async function loadHealth() {
   $("health").textContent = `Status ${health.status} · queue ${queue.active ?? "n/a"} · dead letters ${queue.dead_letter ?? "n/a"}` +
     ` · dead-lettered failures ${health.dead_lettered_failures} · last reconcile ${health.last_reconcile || "never"}` +
     changeTracking(health.flows || []);
+  const configuration = health.configuration || { valid: true, problems: [] };
+  const box = $("config-problems");
+  box.hidden = configuration.valid;
+  box.replaceChildren();
+  if (!configuration.valid) {
+    box.append(el("strong", `The configuration file ${configuration.file} is invalid: no event is processed until it is fixed.`));
+    const list = el("ul");
+    for (const problem of configuration.problems) list.append(el("li", problem));
+    box.append(list);
+  }
+  const segments = health.segments || { sizes: {} };
+  $("segments-run").textContent = `Last run ${segments.run_at || "never"}`;
+  const sizes = $("segments"); sizes.replaceChildren();
+  for (const [name, size] of Object.entries(segments.sizes || {})) {
+    sizes.append(el("li", `${name}: ${size} member(s), +${(segments.entered || {})[name] || 0} / -${(segments.left || {})[name] || 0} last run`));
+  }
 }
 
 function changeTracking(flows) {
