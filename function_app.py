@@ -2,10 +2,11 @@
 
 import azure.functions as func
 
-from functions import ops, timers, webhook, worker
+from functions import crm, ops, timers, webhook, worker
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(webhook.bp)
 app.register_functions(worker.bp)
 app.register_functions(timers.bp)
 app.register_functions(ops.bp)
+app.register_functions(crm.bp)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start sho
     from shared.monitoring.tracing import TraceStore
     from shared.ops.api import Reply
     from shared.ops.service import OpsService, QueueStats
+    from shared.pipeline.crm_changes import Poller, PollReport
     from shared.pipeline.ingress import WebhookReply
     from shared.pipeline.reconcile import ReconcileReport, SweepReport
     from shared.pipeline.worker import Worker
@@ -44,7 +45,9 @@ METRICS = LogMetrics()
 quiet_noisy_loggers()
 
 
-def build_queue(queue: QueueSettings, storage: StorageSettings | None) -> Queue:
+def build_queue(queue: QueueSettings, storage: StorageSettings | None, name: str | None = None) -> Queue:
+    """The queue named `name` (default: the Square events queue) on the configured backend."""
+    name = name or queue.events_queue
     if queue.backend == "storagequeue":
         from shared.adapters.storage_queue import storage_queue
 
@@ -52,12 +55,12 @@ def build_queue(queue: QueueSettings, storage: StorageSettings | None) -> Queue:
             raise ConfigurationError(
                 ["AzureWebJobsStorage: a connection string is needed for QUEUE_BACKEND=storagequeue"]
             )
-        return storage_queue(storage.connection_string, queue.events_queue)
+        return storage_queue(storage.connection_string, name)
     from shared.adapters.servicebus_queue import ServiceBusQueue, servicebus_sender_factory
 
     return ServiceBusQueue(
         servicebus_sender_factory(
-            queue.events_queue,
+            name,
             connection=queue.servicebus_connection,
             namespace=queue.servicebus_namespace,
             client_id=queue.servicebus_client_id,
@@ -107,6 +110,11 @@ class Backend:
     @cached_property
     def queue(self) -> Queue:
         return self._ingress_queue or build_queue(self.settings.queue, self.settings.storage)
+
+    @cached_property
+    def crm_queue(self) -> Queue:
+        """CRM contact changes for the crm-contacts flow (two-way sync), separate from Square's events."""
+        return build_queue(self.settings.queue, self.settings.storage, self.settings.queue.crm_events_queue)
 
     @cached_property
     def dataverse(self) -> DataverseClient:
@@ -162,8 +170,9 @@ class Backend:
     def flow_context(self) -> FlowContext:
         from shared.flows.context import FlowContext, SalesOptions
         from shared.flows.customer_mapping import ContactColumns
+        from shared.flows.ownership import ConflictRule, CrmDeletes, TwoWayOptions
 
-        sync, sales = self.settings.sync, self.settings.sales
+        sync, sales, two_way = self.settings.sync, self.settings.sales, self.settings.two_way
         owners = self.config.locations if self.config is not None else sales.location_owners
         return FlowContext(
             dataverse=self.dataverse,
@@ -175,6 +184,12 @@ class Backend:
             phone_region=sync.default_phone_region,
             sales=SalesOptions(sales.guest_checkout, owners, sales.refund_case_threshold),
             config=self.config,
+            two_way=TwoWayOptions(
+                conflicts=ConflictRule(two_way.conflicts),
+                crm_deletes=CrmDeletes(two_way.crm_deletes),
+                create_in_square=two_way.create_in_square,
+                push_queue=self.crm_queue,
+            ),
         )
 
     @cached_property
@@ -185,6 +200,32 @@ class Backend:
         policy = RetryPolicy(q.max_delivery_attempts, q.retry_base_seconds, q.retry_max_seconds)
         blocked = None if self.config is not None else f"the configuration file {self.config_status.file} is invalid"
         return Worker(ctx=self.flow_context, retry_queue=self.queue, policy=policy, traces=self.traces, blocked=blocked)
+
+    @cached_property
+    def crm_worker(self) -> Worker:
+        """The worker of the crm-events queue: the same routing, its retries and held messages on its queue."""
+        from shared.pipeline.worker import Worker
+
+        worker = self.worker
+        return Worker(
+            ctx=worker.ctx, retry_queue=self.crm_queue, policy=worker.policy, traces=self.traces, blocked=worker.blocked
+        )
+
+    @cached_property
+    def poller(self) -> Poller:
+        from shared.flows.crm_contacts import contact_select
+        from shared.flows.two_way import contact_fields, owners
+        from shared.pipeline.crm_changes import Poller, PollSettings
+
+        ctx = self.flow_context
+        two_way = self.settings.two_way
+        settings = PollSettings(
+            select=contact_select(contact_fields(ctx), ctx.columns),
+            key_column=ctx.columns.square_id,
+            page_size=two_way.page_size,
+            catch_up_lag=timedelta(seconds=two_way.catch_up_lag_seconds),
+        )
+        return Poller(self.dataverse, self.state, self.crm_queue, METRICS, ctx.two_way, owners(ctx), settings)
 
     @cached_property
     def queue_stats(self) -> QueueStats:
@@ -205,6 +246,7 @@ class Backend:
     @cached_property
     def ops(self) -> OpsService:
         from shared.ops.service import OpsService
+        from shared.pipeline.registry import CRM_CONTACTS_FLOW
 
         previewer = None
         if self.config is not None:
@@ -221,6 +263,7 @@ class Backend:
             self.queue_stats,
             config_status=self.config_status,
             previewer=previewer,
+            flow_queues={CRM_CONTACTS_FLOW: self.crm_queue},
         )
 
 
@@ -265,6 +308,20 @@ async def receive(body: bytes, signature: str | None) -> WebhookReply:
 
 def worker() -> Worker:
     return backend().worker
+
+
+def crm_worker() -> Worker:
+    return backend().crm_worker
+
+
+async def poll_crm_changes() -> PollReport:
+    """Contact edits read from Dataverse change tracking, queued for the crm-contacts flow."""
+    parts = backend()
+    if parts.config is None:  # an invalid configuration file: no owners to go by, nothing is read
+        from shared.pipeline.crm_changes import PollReport
+
+        return PollReport("off", CLOCK.now().isoformat(), reason="the configuration file is invalid")
+    return await parts.poller.poll(CLOCK.now())
 
 
 async def reconcile() -> tuple[ReconcileReport, SweepReport]:

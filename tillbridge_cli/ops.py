@@ -150,6 +150,14 @@ def status(args: argparse.Namespace) -> int:
         for flow in health["flows"]
     ]
     print_rows(("flow", "state", "last write", "lag (s)", "open failures"), rows)
+    tracking = next((f["change_tracking"] for f in health["flows"] if f.get("change_tracking")), None)
+    if tracking and tracking.get("mode"):
+        console().print(
+            f"CRM changes: last poll {tracking.get('started_at')} ({tracking['mode']}, read {tracking.get('read', 0)}, "
+            f"queued {tracking.get('queued', 0)}), delta link {tracking.get('delta_link_age_seconds')} s old, "
+            f"last full pass {tracking.get('last_full_pass_at') or 'never'}",
+            soft_wrap=True,
+        )
     configuration = health.get("configuration") or {}
     if configuration and not configuration.get("valid"):
         lines = [f"configuration file {configuration['file']} is invalid — nothing is processed:"]

@@ -1,12 +1,14 @@
 """A small OData $filter parser: eq ne gt ge lt le, and/or/not, parentheses, contains/startswith/endswith.
 
-String comparison is case-insensitive, as with Dataverse's default collation.
+String comparison is case-insensitive, as with Dataverse's default collation. Date-time literals are unquoted
+(OData ABNF dateTimeOffsetValue, e.g. `modifiedon ge 2026-11-22T12:00:00Z`) and compare as instants.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 Row = dict[str, Any]
@@ -14,7 +16,8 @@ Predicate = Callable[[Row], bool]
 Test = Callable[[Any, Any], bool]
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+    r"\s*(?:(?P<string>'(?:[^']|'')*')"
+    r"|(?P<datetime>\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d))|(?P<guid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
     r"|(?P<number>-?\d+(?:\.\d+)?)|(?P<punct>[(),])|(?P<word>[A-Za-z_][\w./@-]*))"
 )
 _COMPARE: dict[str, Test] = {
@@ -46,6 +49,20 @@ class FilterError(ValueError):
 
 def _fold(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+
+
+def _comparable(row_value: Any, literal: Any) -> Any:
+    """A row's date-time text as an instant when it is compared with a date-time literal."""
+    if isinstance(literal, datetime) and isinstance(row_value, str):
+        try:
+            return _instant(row_value)
+        except ValueError:
+            return None
+    return _fold(row_value)
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -141,6 +158,8 @@ class _Parser:
             return None
         if kind == "guid":
             return text.lower()
+        if kind == "datetime":
+            return _instant(text)
         raise FilterError(f"expected a value, found {text!r}")
 
     def comparison(self) -> Predicate:
@@ -153,7 +172,7 @@ class _Parser:
             raise FilterError(f"unsupported operator {operator!r}")
         value = _fold(self.literal())
         compare = _COMPARE[operator]
-        return lambda row: bool(compare(_fold(row.get(column)), value))
+        return lambda row: bool(compare(_comparable(row.get(column), value), value))
 
 
 def parse_filter(text: str) -> Predicate:

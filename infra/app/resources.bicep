@@ -16,6 +16,7 @@ param locationOwnersFile string
 param refundCaseThreshold string
 
 var eventsQueueName = 'square-events'
+var crmEventsQueueName = 'crm-events'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var functionAppName = 'func-tillbridge-${resourceToken}'
 var squareBaseUrl = squareEnvironment == 'production' ? 'https://connect.squareup.com' : 'https://connect.squareupsandbox.com'
@@ -127,6 +128,23 @@ resource eventsQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview'
   }
 }
 
+// CRM contact changes (two-way sync): filled by the change-tracking poll, read by process_crm_event
+resource crmEventsQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: serviceBus
+  name: crmEventsQueueName
+  properties: {
+    requiresSession: true
+    requiresDuplicateDetection: true
+    // a change is named by its row version: one read twice inside a day (overlapping polls) is sent once
+    duplicateDetectionHistoryTimeWindow: 'P1D'
+    maxDeliveryCount: 10
+    lockDuration: 'PT1M'
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P14D'
+    maxSizeInMegabytes: 1024
+  }
+}
+
 resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: 'kv-tb-${resourceToken}'
   location: location
@@ -227,6 +245,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
     QUEUE_BACKEND: 'servicebus'
     SQUARE_EVENTS_QUEUE: eventsQueueName
+    CRM_EVENTS_QUEUE: crmEventsQueueName
     SERVICEBUS_CONNECTION__fullyQualifiedNamespace: '${serviceBus.name}.servicebus.windows.net'
     SERVICEBUS_CONNECTION__credential: 'managedidentity'
     SERVICEBUS_CONNECTION__clientId: identity.properties.clientId
@@ -245,6 +264,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RECONCILE_SCHEDULE: '0 */15 * * * *'
     SEGMENTS_SCHEDULE: '0 5 * * * *'
     RECONCILE_LAG_SECONDS: '300'
+    CRM_CHANGES_SCHEDULE: '0 * * * * *'
     TRACE_RETENTION_DAYS: '14'
     GUEST_CHECKOUT: guestCheckout
     LOCATION_OWNERS_FILE: locationOwnersFile
@@ -347,7 +367,7 @@ resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   location: 'global'
   tags: tags
   properties: {
-    description: 'Messages were dead-lettered on the events queue (each also becomes a failure record)'
+    description: 'Messages were dead-lettered on an events queue (each also becomes a failure record)'
     severity: 2
     enabled: true
     scopes: [
@@ -372,6 +392,7 @@ resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
               operator: 'Include'
               values: [
                 eventsQueueName
+                crmEventsQueueName
               ]
             }
           ]

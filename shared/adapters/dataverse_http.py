@@ -14,16 +14,22 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from shared.adapters.dataverse_auth import TokenProvider
 from shared.adapters.odata_batch import build_batch, parse_batch_response
 from shared.adapters.rate_gate import RateGate
-from shared.core.errors import ConcurrencyError, TerminalError, ThrottledError, TransientError
+from shared.core.errors import (
+    ChangeTokenExpiredError,
+    ConcurrencyError,
+    TerminalError,
+    ThrottledError,
+    TransientError,
+)
 from shared.core.keys import key_segment
-from shared.core.ports import BatchOperation, BatchPartResult, UpsertResult
+from shared.core.ports import BatchOperation, BatchPartResult, ChangePage, UpsertResult
 from shared.monitoring import otel, tracing
 
 NOT_FOUND_CODES = {"0x80060891", "0x80040217"}  # RecordNotFoundByEntityKey, ObjectDoesNotExist
@@ -31,6 +37,7 @@ TRANSIENT_CODES = {"0x80090412", "0x80072322", "0x80072321", "0x80072326"}  # cu
 TERMINAL_STATUS_REASON = {400: "crm_rejected", 403: "privilege_denied", 404: "crm_not_found", 413: "too_large"}
 _ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
 _RETRY_STATUSES = {500, 502, 503, 504}
+EXPIRED_VERSION_STAMP = "0x80044352"  # ExpiredVersionStamp: the change-tracking token is too old
 
 
 def make_http_client(timeout_seconds: float) -> httpx.AsyncClient:
@@ -260,3 +267,63 @@ class DataverseClient:
         if response.status_code != 200:
             raise classify(response)
         return dict(response.json())
+
+    # ---- change tracking (CRM → Square) ----
+
+    def _relative(self, link: str) -> str:
+        """A next/delta link (absolute, as Dataverse returns it) as a path under this client's API root."""
+        parts = urlsplit(link)
+        path = parts.path
+        marker = "/api/data/"
+        if marker in path:
+            path = path.split(marker, 1)[1].split("/", 1)[1]  # drop the version segment: ours is used
+        return f"{path}?{parts.query}" if parts.query else path
+
+    async def read_changes(
+        self, entity_set: str, select: Sequence[str], link: str | None = None, page_size: int = 5000
+    ) -> ChangePage:
+        """Change tracking ("Use change tracking to synchronize data with external systems"): a full load
+        when `link` is None, else the page a next or delta link names. Changed rows come as rows, deleted ones
+        as `$deletedEntity` (or OData 4.01 `@removed`) entries; the delta link comes on the last page only."""
+        path = self._relative(link) if link else f"{entity_set}?$select={','.join(select)}"
+        prefer = f"odata.track-changes,odata.maxpagesize={page_size}"
+        response = await self.send("GET", path, headers={"Prefer": prefer})
+        if response.status_code != 200:
+            code, message = error_code(response)
+            if code == EXPIRED_VERSION_STAMP or ("expired" in message.lower() and "full sync" in message.lower()):
+                raise ChangeTokenExpiredError(f"Dataverse {response.status_code} {code}: {message}")
+            raise classify(response)
+        document = response.json()
+        rows, deleted = [], []
+        for item in document.get("value", []):
+            removed = "@removed" in item or str(item.get("@odata.context", "")).endswith("$deletedEntity")
+            if removed:
+                deleted.append(_removed_id(item))
+            else:
+                rows.append(dict(item))
+        return ChangePage(
+            rows, [d for d in deleted if d], document.get("@odata.nextLink"), document.get("@odata.deltaLink")
+        )
+
+    async def query_page(
+        self, entity_set: str, filter_expr: str, select: Sequence[str], link: str | None = None, page_size: int = 5000
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of `$filter` results (`Prefer: odata.maxpagesize`), and the next page's link."""
+        path = (
+            self._relative(link)
+            if link
+            else f"{entity_set}?$select={','.join(select)}&$filter={quote(filter_expr, safe='')}"
+        )
+        response = await self.send("GET", path, headers={"Prefer": f"odata.maxpagesize={page_size}"})
+        if response.status_code != 200:
+            raise classify(response)
+        document = response.json()
+        return list(document.get("value", [])), document.get("@odata.nextLink")
+
+
+def _removed_id(item: dict[str, Any]) -> str:
+    """The row id of a deleted entry: `id` ($deletedEntity), or the key in `@id` (`contacts(<guid>)`)."""
+    if item.get("id"):
+        return str(item["id"])
+    match = _ENTITY_ID.search(str(item.get("@id", "")))
+    return match.group(1) if match else ""

@@ -295,3 +295,14 @@ class SquareClient:
         if response.status_code != 200:
             raise classify_write(response)
         return named_object(response, "customer")
+
+    async def delete_customer(self, customer_id: str, *, version: int | None = None) -> bool:
+        """DeleteCustomer (SPEC DeleteCustomer, `?version=` optional); False when Square no longer has it."""
+        path = object_path("/v2/customers/", customer_id)
+        query = f"?version={version}" if version is not None else ""
+        response = await self._request("DELETE", path + query)
+        if response.status_code == 404:
+            return False
+        if response.status_code != 200:
+            raise classify_write(response)
+        return True

@@ -18,7 +18,8 @@ from typing import Any
 from shared.config.columns import APP_ROOT, SCHEMA_FILE, ColumnCatalog, load_catalog
 from shared.config.followup import Rule, Segment, parse_rules, parse_segments
 from shared.config.location_owners import LocationAssignment, LocationOwners, owner_bind
-from shared.config.mappings import Mapping, parse_mappings
+from shared.config.mappings import Mapping, column_name, parse_mappings
+from shared.config.two_way import owner_problems
 from shared.config.yaml_source import ConfigProblem, Problems, expect_mapping, parse_yaml, type_name
 from shared.core.errors import ConfigurationError
 from shared.pipeline.registry import FLOWS
@@ -140,6 +141,7 @@ def parse_config(
     mappings = dict(defaults.mappings) if defaults else {}
     if top.get("mappings") is not None:
         mappings.update(parse_mappings(top["mappings"], ("mappings",), problems, catalog, prefix))
+        _check_owners(mappings.get("contact"), top["mappings"], problems, prefix)
     config = TillbridgeConfig(
         source=file,
         version=version,
@@ -151,6 +153,15 @@ def parse_config(
     if problems.found:
         raise ConfigFileError(file, problems.found)
     return config
+
+
+def _check_owners(contact: Mapping | None, raw: Any, problems: Problems, prefix: str) -> None:
+    """Contact owners that two-way sync could not honour (shared/config/two_way.py)."""
+    if contact is None or not isinstance(raw, dict) or not isinstance(raw.get("contact"), dict):
+        return
+    raw_names = {column_name(str(name), prefix): str(name) for name in raw["contact"]}
+    for column, message in owner_problems(contact):
+        problems.add(("mappings", "contact", raw_names.get(column, column), "owner"), message, "square, crm_if_empty")
 
 
 def _followup(

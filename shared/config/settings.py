@@ -20,6 +20,8 @@ BINDING_DEFAULTS: dict[str, str] = {
     "SQUARE_EVENTS_QUEUE": "square-events",
     "RECONCILE_SCHEDULE": "0 */15 * * * *",
     "SEGMENTS_SCHEDULE": "0 5 * * * *",  # hourly: segment membership and inactivity rules
+    "CRM_EVENTS_QUEUE": "crm-events",  # CRM contact changes for the crm-contacts flow (two-way sync)
+    "CRM_CHANGES_SCHEDULE": "0 * * * * *",  # the change-tracking poll: every minute
 }
 DataverseAuth = Literal["managed_identity", "client_secret", "static_token"]
 QueueBackend = Literal["servicebus", "storagequeue"]
@@ -109,6 +111,7 @@ class QueueSettings:
     # (up to 100 MB; reference/azure.md §3 "Size limits")
     servicebus_max_message_bytes: int
     max_delivery_attempts: int
+    crm_events_queue: str
     retry_base_seconds: float
     retry_max_seconds: float
 
@@ -158,6 +161,17 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class TwoWaySettings:
+    """Two-way contact sync besides the owners (those are in the configuration file's contact mapping)."""
+
+    conflicts: str = "latest"  # latest | review
+    crm_deletes: str = "ignore"  # ignore | delete
+    create_in_square: bool = False
+    catch_up_lag_seconds: float = 300.0
+    page_size: int = 5000
+
+
+@dataclass(frozen=True)
 class SalesSettings:
     guest_checkout: str
     location_owners: LocationOwners
@@ -173,6 +187,7 @@ class Settings:
     dataverse: DataverseSettings
     sync: SyncSettings
     sales: SalesSettings
+    two_way: TwoWaySettings = TwoWaySettings()
 
 
 def _webhook(r: _Reader) -> WebhookSettings:
@@ -199,6 +214,7 @@ def _queue(r: _Reader) -> QueueSettings:
         servicebus_client_id=r.optional("SERVICEBUS_CONNECTION__clientId", ""),
         servicebus_max_message_bytes=r.number("SERVICEBUS_MAX_MESSAGE_BYTES", 262_144, int, 65_536, 104_857_600),
         max_delivery_attempts=r.number("MAX_DELIVERY_ATTEMPTS", 8, int, 1, 100),
+        crm_events_queue=r.optional("CRM_EVENTS_QUEUE", BINDING_DEFAULTS["CRM_EVENTS_QUEUE"]),
         retry_base_seconds=r.number("RETRY_BASE_SECONDS", 5.0, float, 0, 3600),
         retry_max_seconds=r.number("RETRY_MAX_SECONDS", 900.0, float, 0, 86400),
     )
@@ -310,6 +326,16 @@ def _sales(r: _Reader) -> SalesSettings:
     )
 
 
+def _two_way(r: _Reader) -> TwoWaySettings:
+    return TwoWaySettings(
+        conflicts=r.choice("CRM_CONFLICTS", ("latest", "review"), "latest"),
+        crm_deletes=r.choice("CRM_DELETES", ("ignore", "delete"), "ignore"),
+        create_in_square=r.choice("CRM_CREATE_IN_SQUARE", ("false", "true"), "false") == "true",
+        catch_up_lag_seconds=r.number("CRM_CHANGES_LAG_SECONDS", 300.0, float, 0, 86400),
+        page_size=r.number("CRM_CHANGES_PAGE_SIZE", 5000, int, 1, 5000),
+    )
+
+
 def _all(r: _Reader) -> Settings:
     return Settings(
         webhook=_webhook(r),
@@ -319,6 +345,7 @@ def _all(r: _Reader) -> Settings:
         dataverse=_dataverse(r),
         sync=_sync(r),
         sales=_sales(r),
+        two_way=_two_way(r),
     )
 
 

@@ -5,7 +5,8 @@
     │   └── ThrottledError      carries the server's Retry-After
     └── TerminalError           record a failure and complete the message
         ├── InvalidDataError    a field of the source object cannot be written (field + reason)
-        ├── NeedsReviewError    matching found more than one candidate
+        ├── NeedsReviewError    matching found more than one candidate (or a two-way conflict to review)
+        ├── ChangeTokenExpiredError  a Dataverse change-tracking token is too old: resynchronise in full
         └── ConfigurationError  a setting is missing or malformed (lists every bad setting)
 
 Anything that is not a TillbridgeError counts as transient (unknown errors are retried, then dead-lettered).
@@ -99,3 +100,10 @@ class ConcurrencyError(TransientError):
     """Someone else changed the row since we read it (ETag mismatch); re-read and try again."""
 
     reason_code = "concurrency"
+
+
+class ChangeTokenExpiredError(TerminalError):
+    """Dataverse no longer knows the change-tracking token (ExpiredVersionStamp 0x80044352: "Version stamp
+    associated with the client has expired. Please perform a full sync."): a full pass replaces it."""
+
+    reason_code = "change_token_expired"

@@ -51,6 +51,16 @@ class LedgerRow:
     pending_event_id: str | None = None
     failure_open: bool = False
     failed_version: int | None = None
+    # two-way contact sync (flows/two_way.py, flows/crm_contacts.py); all None while every field is Square's
+    square_fields: str | None = None  # JSON {contact column: fingerprint} of Square's values at `version`
+    crm_fields: str | None = None  # JSON {contact column: fingerprint} of what the CRM held when last seen
+    crm_modified_on: str | None = None  # the contact's `modifiedon` when last seen
+    crm_row_version: int | None = None  # the contact's `versionnumber` last acted on (older rows are stale)
+    echo_version: int | None = None  # the Square version Tillbridge's own UpdateCustomer is producing
+    echo_hash: str | None = None  # the fingerprints that version will carry (its webhook is not a change)
+    pushed_version: int | None = None  # the last Square version Tillbridge's own UpdateCustomer produced
+    pushed_base_at: str | None = None  # `updated_at` of the version it was sent on (that version's real time)
+    customer_id: str | None = None  # on a `contact` row (keyed by contact id): the linked Square customer
     etag: str | None = None
 
 
@@ -144,6 +154,17 @@ class BatchPartResult:
 
 
 @dataclass(frozen=True)
+class ChangePage:
+    """One page of Dataverse change tracking: new or changed rows, ids of deleted rows, and either the link
+    to the next page or (on the last page only) the delta link that later polls start from."""
+
+    rows: list[dict[str, Any]]
+    deleted_ids: list[str]
+    next_link: str | None
+    delta_link: str | None
+
+
+@dataclass(frozen=True)
 class UpsertResult:
     entity_id: str
     created: bool | None = None
@@ -178,6 +199,24 @@ class DataverseApi(Protocol):
 
     async def batch(self, operations: Sequence[BatchOperation]) -> list[BatchPartResult]:
         """Several writes in one request and one changeset (all or nothing)."""
+        ...
+
+    async def who_am_i(self) -> dict[str, Any]:
+        """WhoAmI: the calling application user's UserId, BusinessUnitId, OrganizationId."""
+        ...
+
+    # change tracking and paged queries (the CRM → Square poller)
+    async def read_changes(
+        self, entity_set: str, select: Sequence[str], link: str | None = None, page_size: int = 5000
+    ) -> ChangePage:
+        """The first page of a full load (link None), or the page a next/delta link names; raises
+        ChangeTokenExpiredError when the delta link's token has expired."""
+        ...
+
+    async def query_page(
+        self, entity_set: str, filter_expr: str, select: Sequence[str], link: str | None = None, page_size: int = 5000
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a filtered query, and the link to the next page (None on the last)."""
         ...
 
 
@@ -245,6 +284,10 @@ class SquareApi(Protocol):
         ...
 
     async def create_customer(self, fields: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]: ...
+
+    async def delete_customer(self, customer_id: str, *, version: int | None = None) -> bool:
+        """False when Square no longer has the customer."""
+        ...
 
 
 class Metrics(Protocol):

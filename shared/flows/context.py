@@ -12,6 +12,7 @@ from shared.config.location_owners import LocationOwners
 from shared.core.coalesce import Coalescer
 from shared.core.ports import Clock, DataverseApi, Metrics, SquareApi, StateStore
 from shared.flows.customer_mapping import ContactColumns
+from shared.flows.ownership import TwoWayOptions
 
 log = logging.getLogger("tillbridge.flow")
 
@@ -24,6 +25,7 @@ class Outcome(StrEnum):
     DEACTIVATED = "deactivated"
     MERGED = "merged"
     IGNORED = "ignored"
+    SUPPRESSED = "suppressed"  # Tillbridge's own change coming back (two-way echo): nothing is written
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class FlowContext:
     sales: SalesOptions = field(default_factory=SalesOptions)
     orders: Coalescer[str, dict[str, Any]] | None = None
     reported_unmapped: set[str] = field(default_factory=set)
+    two_way: TwoWayOptions = field(default_factory=TwoWayOptions)
     config: TillbridgeConfig | None = None  # the configuration file (None: the shipped default)
 
     @property

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from shared.core.errors import FieldProblem, InvalidDataError, NeedsReviewError
 from shared.core.models import MergeContext, SquareCustomer, SyncCommand
 from shared.flows import customer_mapping as cm
+from shared.flows import two_way
 from shared.flows.context import FlowContext, Outcome
 from shared.flows.matching import (
     MATCH_COLUMNS,
@@ -99,6 +100,8 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
     tracing.snapshot("mapped_payload", plan.payload)
     tracing.step("validated")
     linked = ledger is not None and ledger.dataverse_id and ledger.status == "active"
+    if two_way.active(ctx) and await two_way.commit_own_echo(ctx, command, customer, plan, ledger, stamp=stamp):
+        return Outcome.SUPPRESSED
     if linked and ledger is not None and ledger.content_hash == plan.content_hash and ledger.pending_version is None:
         await commit(ctx.state, row=ledger, command=command, stamp=stamp, content_hash=plan.content_hash)
         return Outcome.UNCHANGED
@@ -106,17 +109,29 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
     tracing.step(
         "matched", rule="ledger" if linked else ("link" if contact_id else "key_or_create"), contact_id=contact_id
     )
+    owned = None
+    if two_way.active(ctx):  # some column is not Square's: write only what the owners give Square
+        owned = await two_way.decide_write(ctx, customer, plan, ledger, linked=bool(linked), contact_id=contact_id)
     row = await claim(ctx.state, ledger=ledger, kind=KIND, square_id=customer.id, command=command, stamp=stamp)
     key = {ctx.columns.square_id: customer.id}
-    if contact_id is None:
-        result = await ctx.dataverse.upsert_by_key(cm.CONTACTS, key, plan.payload)
+    payload = plan.payload if owned is None else owned.payload
+    outcome = Outcome.WRITTEN
+    if owned is not None and not payload and contact_id is None and owned.contact_exists and owned.contact_id:
+        contact_id, outcome = owned.contact_id, Outcome.UNCHANGED  # keyed, and holding all Square may write
+    elif contact_id is None:
+        result = await ctx.dataverse.upsert_by_key(cm.CONTACTS, key, payload)
         contact_id = result.entity_id
     else:
-        await ctx.dataverse.update(cm.CONTACTS, contact_id, {**plan.payload, **key})
+        await ctx.dataverse.update(cm.CONTACTS, contact_id, {**payload, **key})
     row.dataverse_id = contact_id
+    if owned is not None:
+        two_way.record(row, owned, customer.version)
     await commit(ctx.state, row=row, command=command, stamp=stamp, content_hash=plan.content_hash)
-    ctx.metrics.increment("records_written", flow=FLOW)
-    return Outcome.WRITTEN
+    if owned is not None:
+        await two_way.send_back(ctx, owned, customer)
+    if outcome is Outcome.WRITTEN:
+        ctx.metrics.increment("records_written", flow=FLOW)
+    return outcome
 
 
 async def _match(customer: SquareCustomer, plan: cm.ContactPlan, ctx: FlowContext) -> str | None:

@@ -19,6 +19,7 @@ from shared.core.errors import TillbridgeError
 from shared.core.ports import (
     BatchOperation,
     BatchPartResult,
+    ChangePage,
     DataverseApi,
     FlowStatus,
     LedgerRow,
@@ -79,6 +80,19 @@ class RecordingDataverse:
         for op in operations:
             self._record(op.method, op.path, op.body, headers=dict(op.headers))
         return [BatchPartResult(204, {}, None) for _ in operations]
+
+    async def who_am_i(self) -> dict[str, Any]:
+        return await self.real.who_am_i()
+
+    async def read_changes(
+        self, entity_set: str, select: Sequence[str], link: str | None = None, page_size: int = 5000
+    ) -> ChangePage:
+        return await self.real.read_changes(entity_set, select, link, page_size)
+
+    async def query_page(
+        self, entity_set: str, filter_expr: str, select: Sequence[str], link: str | None = None, page_size: int = 5000
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        return await self.real.query_page(entity_set, filter_expr, select, link, page_size)
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,9 +16,10 @@ from shared.core.models import SyncCommand
 from shared.core.ports import Clock, FailureRecord, FlowStatus, Queue, StateStore
 from shared.core.times import parse_time
 from shared.monitoring.tracing import TraceStore
+from shared.pipeline.crm_changes import poll_status
 from shared.pipeline.messages import fresh_fetch_command, outbound
 from shared.pipeline.reconcile import CURSOR
-from shared.pipeline.registry import FLOWS, OPERATED_FLOWS, kinds_of
+from shared.pipeline.registry import CRM_CONTACTS_FLOW, FLOWS, OPERATED_FLOWS, flow_of, kinds_of
 
 FINAL_STATUSES = ("resolved", "ignored")
 
@@ -83,6 +84,10 @@ class OpsService:
     stats: QueueStats | None = None
     config_status: ConfigStatus | None = None  # the configuration file: valid or every problem
     previewer: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None  # dry run of one Square object
+    flow_queues: Mapping[str, Queue] = field(default_factory=dict)  # flows with their own queue (crm-contacts)
+
+    def _queue_for(self, kind: str) -> Queue:
+        return self.flow_queues.get(flow_of(kind), self.queue)
 
     async def health(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -91,13 +96,14 @@ class OpsService:
         for flow in FLOWS:
             status = await self.state.get_flow(flow)
             written = parse_time(status.last_written_at)
-            flows.append(
-                {
-                    **asdict(status),
-                    "lag_seconds": round((now - written).total_seconds(), 1) if written else None,
-                    "open_failures": sum(1 for f in failures if f.flow == flow and f.status == "open"),
-                }
-            )
+            entry = {
+                **asdict(status),
+                "lag_seconds": round((now - written).total_seconds(), 1) if written else None,
+                "open_failures": sum(1 for f in failures if f.flow == flow and f.status == "open"),
+            }
+            if flow == CRM_CONTACTS_FLOW:
+                entry["change_tracking"] = await self._change_tracking(now)
+            flows.append(entry)
         depth: dict[str, Any] = {"active": None, "dead_letter": None}
         if self.stats is not None:
             try:
@@ -119,6 +125,13 @@ class OpsService:
             "segments": await self.segments(),
             "flows": flows,
         }
+
+    async def _change_tracking(self, now: datetime) -> dict[str, Any]:
+        """The CRM change poll: its last run, and how old the delta link is (a stale one means no poll ran)."""
+        status = await poll_status(self.state)
+        linked_at = parse_time(status.get("delta_link_at"))
+        status["delta_link_age_seconds"] = round((now - linked_at).total_seconds(), 1) if linked_at else None
+        return status
 
     async def list_failures(
         self, where: FailureFilter, page_size: int = 50, continuation: str | None = None
@@ -178,7 +191,7 @@ class OpsService:
         now = self.clock.now().isoformat()
         command = fresh_fetch_command(kind, record_id, now)
         event_id = command.event_id
-        await self.queue.send(outbound(command))
+        await self._queue_for(kind).send(outbound(command))
         await self.state.resolve_failure(flow, record_id, f"retry requested at {now} as {event_id}", status="retrying")
         return {"flow": flow, "record_id": record_id, "retry_event_id": event_id}
 
@@ -208,7 +221,8 @@ class OpsService:
             if flow is not None and command.entity_kind not in (kinds_of(flow) or ()):
                 continue
             message_id = f"replay-{command.event_id}-{uuid.uuid4().hex[:8]}"
-            await self.queue.send(outbound(command.model_copy(update={"message_id": message_id, "attempt": 1})))
+            copy = command.model_copy(update={"message_id": message_id, "attempt": 1})
+            await self._queue_for(command.entity_kind).send(outbound(copy))
             replayed.append(command.event_id)
         return {"replayed": len(replayed), "event_ids": replayed}
 

@@ -73,3 +73,44 @@ def version_label(command: SyncCommand) -> str:
                 embedded.get("version") if embedded.get("version") is not None else embedded.get("updated_at") or ""
             )
     return ""
+
+
+CONTACT_KIND = "contact"
+
+
+def contact_command(
+    event_type: str,
+    contact_id: str,
+    received_at: str,
+    *,
+    suffix: str = "",
+    row: dict[str, Any] | None = None,
+    forced: dict[str, str] | None = None,
+) -> SyncCommand:
+    """A CRM contact change for the crm-contacts flow (flows/crm_contacts.py): `contact.changed` carrying the
+    row change tracking returned, `contact.deleted`, or `contact.push` (a Square-side decision sending the
+    CRM's values back; `forced`: `both` columns the CRM won, with the fingerprint of the CRM value that won).
+    Without a row the flow reads the contact as it is now."""
+    action = event_type.rpartition(".")[2]
+    event_id = f"crm-{action}-{contact_id}" + (f"-{suffix}" if suffix else "")
+    data_object: dict[str, Any] = {}
+    if row is not None:
+        data_object["contact"] = row
+    if forced:
+        data_object["forced"] = forced
+    version = row.get("versionnumber") if row is not None else None
+    return SyncCommand(
+        message_id=event_id,
+        event_id=event_id,
+        event_type=event_type,
+        entity_kind=CONTACT_KIND,
+        entity_id=contact_id,
+        received_at=received_at,
+        fetch=row is None and event_type != "contact.deleted",
+        source_version=int(version) if isinstance(version, int | str) and str(version).isdigit() else None,
+        event={
+            "type": event_type,
+            "event_id": event_id,
+            "data": {"type": CONTACT_KIND, "id": contact_id, "object": data_object},
+        },
+    )

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     Handler = Callable[[SyncCommand, FlowContext], Awaitable[Outcome]]
 
 UNKNOWN_FLOW = "unknown"
+CRM_CONTACTS_FLOW = "crm-contacts"  # CRM → Square (two-way contact sync)
 QUEUE_FLOW = "queue"  # messages that are not a SyncCommand at all (nothing to retry: open and resolve only)
 
 
@@ -54,6 +55,8 @@ KINDS: dict[str, Kind] = {
         Kind("refund", "refunds", "shared.flows.refunds:sync_refund", "refund.updated"),
         Kind("location", "locations", "shared.flows.locations:sync_location", "location.updated"),
         Kind("catalog", "catalog", "shared.flows.catalog:sync_catalog", "catalog.version.updated"),
+        # CRM → Square: contact changes read by Dataverse change tracking, not Square events (no ROUTES entry)
+        Kind("contact", CRM_CONTACTS_FLOW, "shared.flows.crm_contacts:sync_contact", "contact.changed"),
     )
 }
 

@@ -76,6 +76,17 @@ def test_filter_select_top_and_paging(dataverse: httpx.Client) -> None:
     assert _error(dataverse.get(API + "contacts", params={"$filter": "lastname like 'P'"}))[0] == 400
 
 
+def test_filter_by_a_date_time_literal(dataverse: httpx.Client) -> None:
+    """DateTimeOffset literals are unquoted in $filter (OData 4.0 ABNF dateTimeOffsetValue) and compared with
+    the `ge`/`gt` operators of Dataverse's "Filter rows using OData": the two-way catch-up query relies on it."""
+    dataverse.post(API + "contacts", json={"lastname": "Recent"})
+    rows = dataverse.get(API + "contacts", params={"$select": "lastname,modifiedon"}).json()["value"]
+    modified = rows[-1]["modifiedon"]
+    later = dataverse.get(API + "contacts", params={"$filter": "modifiedon gt 2999-01-01T00:00:00Z"}).json()
+    since = dataverse.get(API + "contacts", params={"$filter": f"modifiedon ge {modified}"}).json()
+    assert later["value"] == [] and "Recent" in [r["lastname"] for r in since["value"]]
+
+
 def test_merge_deactivates_the_subordinate(dataverse: httpx.Client) -> None:
     target = _id(dataverse.post(API + "contacts", json={"lastname": "Keep"}))
     subordinate = _id(dataverse.post(API + "contacts", json={"lastname": "Lose"}))

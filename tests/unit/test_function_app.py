@@ -27,7 +27,7 @@ def empty_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     composition.reset()
 
 
-def test_app_registers_the_four_functions(functions: dict[str, object]) -> None:
+def test_app_registers_its_functions(functions: dict[str, object]) -> None:
     assert set(functions) == {
         "square_webhook",
         "process_event",
@@ -37,6 +37,9 @@ def test_app_registers_the_four_functions(functions: dict[str, object]) -> None:
         "ops_api",
         "ops_console",
         "purge_traces",
+        "crm_changes",
+        "process_crm_event",
+        "record_crm_dead_letter",
     }
 
 
@@ -58,6 +61,14 @@ def test_timer_schedule_comes_from_a_setting(functions: dict[str, object]) -> No
     trigger = functions["reconcile_customers"].get_trigger()  # type: ignore[attr-defined]
     assert trigger.schedule == "%RECONCILE_SCHEDULE%"
     assert functions["segments"].get_trigger().schedule == "%SEGMENTS_SCHEDULE%"  # type: ignore[attr-defined]
+
+
+def test_crm_changes_poll_and_its_queue_come_from_settings(functions: dict[str, object]) -> None:
+    assert functions["crm_changes"].get_trigger().schedule == "%CRM_CHANGES_SCHEDULE%"  # type: ignore[attr-defined]
+    trigger = functions["process_crm_event"].get_trigger()  # type: ignore[attr-defined]
+    assert trigger.queue_name == "%CRM_EVENTS_QUEUE%" and str(trigger.is_sessions_enabled).lower() == "true"
+    dead = functions["record_crm_dead_letter"].get_trigger()  # type: ignore[attr-defined]
+    assert dead.queue_name == "%CRM_EVENTS_QUEUE%/$deadletterqueue"
 
 
 def test_missing_settings_answer_json_500_naming_them(empty_settings: None) -> None:

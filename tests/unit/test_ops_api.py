@@ -89,3 +89,24 @@ def test_retry_enqueues_a_fresh_fetch_with_a_new_id() -> None:
     )
     assert state.failures[("customers", "C0")].status == "retrying"
     assert call(svc, "POST", "failures/customers/NOPE/retry").status == 404
+
+
+def test_health_shows_the_crm_change_poll_and_the_age_of_its_delta_link() -> None:
+    svc, state, _ = service()
+    state.cursors["crm:contacts:status"] = json.dumps(
+        {
+            "mode": "delta",
+            "started_at": "2026-11-22T11:59:00+00:00",
+            "read": 3,
+            "queued": 3,
+            "delta_link_at": "2026-11-22T11:59:00+00:00",
+            "last_full_pass_at": "",
+            "last_full_pass_mode": "",
+        }
+    )
+    flows = {f["flow"]: f for f in call(svc, "GET", "health").body["flows"]}
+    tracking = flows["crm-contacts"]["change_tracking"]
+    assert tracking["mode"] == "delta" and tracking["delta_link_age_seconds"] == 60.0  # the clock reads 12:00
+    assert "change_tracking" not in flows["customers"]
+    assert call(svc, "GET", "flows").body["flows"][-1]["flow"] == "crm-contacts"
+    assert call(svc, "POST", "flows/crm-contacts/pause", body={"note": "n"}).body["paused"] is True

@@ -61,7 +61,8 @@ async function loadHealth() {
   const health = await api("GET", "health");
   const queue = health.queue || {};
   $("health").textContent = `Status ${health.status} · queue ${queue.active ?? "n/a"} · dead letters ${queue.dead_letter ?? "n/a"}` +
-    ` · dead-lettered failures ${health.dead_lettered_failures} · last reconcile ${health.last_reconcile || "never"}`;
+    ` · dead-lettered failures ${health.dead_lettered_failures} · last reconcile ${health.last_reconcile || "never"}` +
+    changeTracking(health.flows || []);
   const configuration = health.configuration || { valid: true, problems: [] };
   const box = $("config-problems");
   box.hidden = configuration.valid;
@@ -78,6 +79,14 @@ async function loadHealth() {
   for (const [name, size] of Object.entries(segments.sizes || {})) {
     sizes.append(el("li", `${name}: ${size} member(s), +${(segments.entered || {})[name] || 0} / -${(segments.left || {})[name] || 0} last run`));
   }
+}
+
+function changeTracking(flows) {
+  const tracking = (flows.find((flow) => flow.change_tracking) || {}).change_tracking;
+  if (!tracking || !tracking.mode) return "";
+  const age = tracking.delta_link_age_seconds ?? "n/a";
+  return ` · CRM changes: last poll ${tracking.started_at || "never"} (${tracking.mode}), delta link ${age} s old` +
+    (tracking.last_full_pass_at ? `, last full pass ${tracking.last_full_pass_at} (${tracking.last_full_pass_mode})` : "");
 }
 
 async function loadFlows() {
