@@ -41,7 +41,7 @@ def compile_route(template: str) -> re.Pattern[str]:
             parts.append(f"(?P<{name}>[^/]+)")
         else:
             parts.append(re.escape(piece))
-    return re.compile("^" + "".join(parts) + "/?$", re.IGNORECASE)
+    return re.compile("^" + "".join(parts) + "/?$", re.IGNORECASE | re.DOTALL)
 
 
 def http_routes(functions: list[Any]) -> list[HttpRoute]:

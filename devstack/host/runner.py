@@ -82,7 +82,9 @@ class LocalHost:
                 "LOCAL_FUNCTION_KEY was not set: this run's function key is in the environment of the host only"
             )
         self._function_key = function_key
-        app.router.add_route("*", "/api/{tail:.*}", make_handler(http_routes(enabled), invoke, function_key))
+        # [\s\S]: a decoded path may hold a newline (a record id "%0A"); "." would not match it and aiohttp
+        # would answer a plain-text 404 before any function ran
+        app.router.add_route("*", "/api/{tail:[\\s\\S]*}", make_handler(http_routes(enabled), invoke, function_key))
         app.router.add_get("/admin/host/status", self._status)
         self._runner, bound = await start_site(app, self.host, self.port)
         self._start_triggers(functions)
