@@ -22,7 +22,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from shared.core.times import parse_time
-from shared.pipeline.registry import FLOWS, OPERATED_FLOWS
+from shared.pipeline.registry import FLOWS, OPERATED_FLOWS, kinds_of
 
 STATUSES = ("open", "retrying", "resolved", "ignored", "any")  # "any": every status (the admin API's filter)
 
@@ -220,7 +220,8 @@ def failures_retry(args: argparse.Namespace) -> int:
         result = api.call("POST", f"failures/{record_path(args.flow, args.record_id)}/retry")
         console().print(f"retry queued as {result['retry_event_id']}", soft_wrap=True)
         return 0
-    targets = list(api.failures(_filters(args), args.limit))
+    matching = list(api.failures(_filters(args), args.limit))
+    targets = [f for f in matching if kinds_of(f["flow"])]  # "queue" failures hold no object to fetch again
     columns = (TextColumn("retrying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     out = console()
     with Progress(*columns, console=out, transient=False) as progress:
@@ -229,6 +230,8 @@ def failures_retry(args: argparse.Namespace) -> int:
             api.call("POST", f"failures/{record_path(failure['flow'], failure['record_id'])}/retry")
             progress.advance(task)
     out.print(f"{len(targets)} failure(s) re-enqueued with a fresh fetch from Square")
+    if len(matching) > len(targets):
+        out.print(f"{len(matching) - len(targets)} not retryable (messages that were never Tillbridge's): resolve them")
     return 0
 
 

@@ -122,3 +122,18 @@ def test_invalid_option_values_are_refused_before_any_call(
     error = capsys.readouterr().err
     assert "invalid" in error or "not an RFC 3339" in error or "must be" in error
     assert named in error
+
+
+def test_retry_all_skips_failures_that_hold_nothing_to_fetch(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    """A "queue" failure (a message that was never a Tillbridge message) cannot be retried; --all goes on."""
+    import asyncio
+
+    from shared.adapters.table_state import table_state_store
+    from shared.core.ports import FailureRecord
+
+    state = table_state_store(stack.env["AzureWebJobsStorage"], "", "", "tillbridge")
+    record = FailureRecord("queue", "malformed-cli-1", "malformed_message", "not a SyncCommand", "", "")
+    asyncio.run(state.record_failure(record))
+    assert main(["failures", "retry", "--all", "--flow", "queue"]) == 0
+    out = capsys.readouterr().out
+    assert "0 failure(s) re-enqueued" in out and "1 not retryable" in out
