@@ -225,7 +225,10 @@ class Backend:
             page_size=two_way.page_size,
             catch_up_lag=timedelta(seconds=two_way.catch_up_lag_seconds),
         )
-        return Poller(self.dataverse, self.state, self.crm_queue, METRICS, ctx.two_way, owners(ctx), settings)
+        from shared.pipeline.registry import CRM_CONTACTS_FLOW
+
+        enabled = ctx.configuration.flow_enabled(CRM_CONTACTS_FLOW)  # `flows: {crm-contacts: false}` stops the poll
+        return Poller(self.dataverse, self.state, self.crm_queue, METRICS, ctx.two_way, owners(ctx), settings, enabled)
 
     @cached_property
     def queue_stats(self) -> QueueStats:
@@ -321,6 +324,14 @@ async def poll_crm_changes() -> PollReport:
         from shared.pipeline.crm_changes import PollReport
 
         return PollReport("off", CLOCK.now().isoformat(), reason="the configuration file is invalid")
+    from shared.pipeline.registry import CRM_CONTACTS_FLOW
+
+    if not parts.config.flow_enabled(CRM_CONTACTS_FLOW):  # switched off in the file: not even the poll runs
+        from shared.pipeline.crm_changes import PollReport
+
+        return PollReport(
+            "off", CLOCK.now().isoformat(), reason=f"flows.{CRM_CONTACTS_FLOW} is false in the configuration file"
+        )
     return await parts.poller.poll(CLOCK.now())
 
 

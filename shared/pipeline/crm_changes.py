@@ -71,8 +71,11 @@ class Poller:
     options: TwoWayOptions
     owners: Mapping[str, Owner]
     settings: PollSettings
+    enabled: bool = True  # the configuration file's `flows` switch for crm-contacts
 
     async def poll(self, now: datetime) -> PollReport:
+        if not self.enabled:
+            return await self._finish(PollReport("off", now.isoformat(), reason="crm-contacts is off in `flows`"))
         if not self.options.polls(self.owners):
             return await self._finish(PollReport("off", now.isoformat(), reason="every contact column is Square's"))
         pending = _load(await self.state.get_cursor(PASS_CURSOR))

@@ -170,6 +170,13 @@ def test_with_every_column_squares_the_poll_reads_nothing() -> None:
     assert report.mode == "off" and kit.dataverse.calls == []
 
 
+def test_the_flow_switched_off_in_the_configuration_file_reads_nothing() -> None:
+    kit = TwoWay({"mobilephone": "crm"})
+    kit.poller.enabled = False
+    report = run(kit.poller.poll(kit.clock.now()))
+    assert report.mode == "off" and "flows" in report.reason and kit.dataverse.calls == []
+
+
 def test_only_rows_the_flow_acts_on_are_queued() -> None:
     kit = TwoWay({"mobilephone": "crm"})
     run(kit.poller.poll(kit.clock.now()))
