@@ -154,6 +154,11 @@ def key_definition(prefix: str, key: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def change_tracking_on(definition: dict[str, Any]) -> dict[str, Any]:
+    """The table's definition as read, with change tracking turned on (it cannot be turned off again)."""
+    return {**definition, "@odata.type": "Microsoft.Dynamics.CRM.EntityMetadata", "ChangeTrackingEnabled": True}
+
+
 def targets_of(prefix: str, schema: dict[str, Any]) -> dict[str, str]:
     """Lookup target names in the schema file → logical names (created tables get the prefix)."""
     return {t["logical_name"]: table_logical(prefix, t) for t in schema["tables"]}
@@ -217,7 +222,29 @@ class SchemaApplier:
             for key in table["keys"]:
                 await self._ensure_key(entity, prefix, key, report)
             await self._wait_for_keys(entity, prefix, table["keys"], report)
+            if table.get("change_tracking"):
+                await self._ensure_change_tracking(entity, name, report)
         return report
+
+    async def _ensure_change_tracking(self, entity: str, name: str, report: SchemaReport) -> None:
+        """Two-way sync reads contact edits with change tracking, a table setting ("Use change tracking to
+        synchronize data"): turned on by updating the table's definition (PUT EntityDefinitions(<MetadataId>)
+        with the definition as read, "Create and update table definitions using the Web API")."""
+        current = (await self._send("GET", entity)).json()
+        if current.get("ChangeTrackingEnabled"):
+            report.existing.append(f"{name} change tracking")
+            return
+        path = f"EntityDefinitions({current['MetadataId']})"
+        response = await self.http.request(
+            "PUT",
+            self.root + path,
+            json=change_tracking_on(current),
+            headers={**self.headers, "MSCRM.MergeLabels": "true"},
+        )
+        if response.status_code not in (200, 204):
+            raise SchemaError(f"turning on change tracking for {name} failed: {response.status_code} {_code(response)}")
+        report.created.append(f"{name} change tracking")
+        self.say(f"turned on change tracking for {name}")
 
     async def _ensure_column(self, entity: str, prefix: str, column: dict[str, Any], report: SchemaReport) -> None:
         column_name = logical(prefix, column["name"])

@@ -13,10 +13,16 @@ from devstack.dataverse_emulator.odata_filter import FilterError, parse_filter
 from devstack.dataverse_emulator.store import SYSTEM_COLUMNS, DataverseFault, Store, Table, TableDef
 
 
-def entity_metadata(definition: TableDef) -> dict[str, Any]:
+def metadata_id(logical_name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, logical_name))
+
+
+def entity_metadata(definition: TableDef, change_tracking: bool = False) -> dict[str, Any]:
     """The EntityMetadata properties clients read (LogicalName, EntitySetName, PrimaryIdAttribute …)."""
     return {
-        "MetadataId": str(uuid.uuid5(uuid.NAMESPACE_URL, definition.logical_name)),
+        "@odata.type": "#Microsoft.Dynamics.CRM.EntityMetadata",
+        "MetadataId": metadata_id(definition.logical_name),
+        "ChangeTrackingEnabled": change_tracking,
         "LogicalName": definition.logical_name,
         "SchemaName": definition.logical_name,
         "EntitySetName": definition.entity_set,
@@ -25,6 +31,8 @@ def entity_metadata(definition: TableDef) -> dict[str, Any]:
     }
 
 
+# "Update table definitions": PUT EntityDefinitions(<MetadataId>) with the whole definition, changed
+_ENTITY_BY_ID = re.compile(r"^EntityDefinitions\((?P<id>[0-9a-fA-F-]{36})\)$")
 _ENTITY = re.compile(
     r"^EntityDefinitions\(LogicalName='(?P<entity>\w+)'\)(?:/(?P<kind>Attributes|Keys)(?:\(LogicalName='(?P<name>\w+)'\))?)?$"
 )
@@ -60,6 +68,7 @@ class Metadata:
     def handles(self, tail: str) -> bool:
         return (
             _ENTITY.match(tail) is not None
+            or _ENTITY_BY_ID.match(tail) is not None
             or _PICKLISTS.match(tail) is not None
             or tail in ("EntityDefinitions", "RelationshipDefinitions")
         )
@@ -79,16 +88,41 @@ class Metadata:
             return self._create_table(body, base)
         if tail == "RelationshipDefinitions" and method == "POST" and body is not None:
             return self._create_lookup(body, base)
+        by_id = _ENTITY_BY_ID.match(tail)
+        if by_id is not None and method == "PUT" and body is not None:
+            return self._update_table(by_id.group("id"), body)
         match = _ENTITY.match(tail)
         if match is None:
             raise DataverseFault(405, "0x80060888", f"{method} {tail} is not supported here.")
         table = self._table(match.group("entity"))
         kind, name = match.group("kind"), match.group("name")
         if kind is None:
-            return 200, entity_metadata(table.definition), {}
+            return 200, entity_metadata(table.definition, self._tracked(table)), {}
         if kind == "Attributes":
             return self._attributes(method, table, name, body, base)
         return self._keys(method, table, body, base)
+
+    def _tracked(self, table: Table) -> bool:
+        tracking = getattr(self.store, "tracking", None)  # OrgStore keeps the organisation's settings
+        return bool(tracking is not None and tracking.is_tracked(table))
+
+    def _update_table(self, table_id: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """Only ChangeTrackingEnabled is acted on; once on it cannot be turned off ("Use change tracking")."""
+        table = next(
+            (t for t in self.store.tables.values() if metadata_id(t.definition.logical_name) == table_id), None
+        )
+        if table is None:
+            raise DataverseFault(404, "0x80040217", f"Could not find entity with MetadataId = {table_id}")
+        if body.get("@odata.type", "").lstrip("#") != "Microsoft.Dynamics.CRM.EntityMetadata":
+            raise DataverseFault(400, "0x80040203", "The body must be the table's EntityMetadata.")
+        wanted = body.get("ChangeTrackingEnabled")
+        tracking = getattr(self.store, "tracking", None)
+        if wanted is not None and tracking is not None:
+            if not wanted and tracking.is_tracked(table):
+                raise DataverseFault(400, "0x80040203", "Change tracking cannot be disabled once it is enabled.")
+            if wanted:
+                tracking.enabled.add(table.definition.logical_name)
+        return 204, None, {}
 
     def _table(self, logical: str) -> Table:
         table = self.store.by_logical.get(logical)
@@ -98,7 +132,7 @@ class Metadata:
 
     def _entity_list(self, query: dict[str, str]) -> list[dict[str, Any]]:
         """GET EntityDefinitions?$filter=LogicalName eq 'contact'&$select=… (what the SDK sends before each table)."""
-        entities = [entity_metadata(t.definition) for t in self.store.tables.values()]
+        entities = [entity_metadata(t.definition, self._tracked(t)) for t in self.store.tables.values()]
         if query.get("$filter"):
             try:
                 predicate = parse_filter(query["$filter"])

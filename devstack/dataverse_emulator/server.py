@@ -61,6 +61,8 @@ class Emulator:
     def reset(self) -> None:
         """A fresh organisation: empty tables, the schema applied; the users (tokens, ids) stay, budgets restart."""
         self.store = OrgStore([bare_contact_table(), *standard_tables(), *crm_tables()])
+        if self.bare:  # a new environment: change tracking is a table setting schema apply turns on
+            self.store.tracking.enabled.clear()
         self.metadata = Metadata(self.store)
         for user in self.users.values():
             user.budget = Budget(user.name)
@@ -97,6 +99,7 @@ class Emulator:
 def provision(metadata: Metadata, prefix: str) -> None:
     """The environment after `tillbridge schema apply`: the same schema file, through the same metadata calls."""
     from tillbridge_cli.schema import (
+        change_tracking_on,
         column_definition,
         key_definition,
         load_schema,
@@ -122,6 +125,9 @@ def provision(metadata: Metadata, prefix: str) -> None:
             metadata.store.by_logical[name].definition.keys[str(definition["SchemaName"]).lower()] = tuple(
                 definition["KeyAttributes"]
             )
+        if table.get("change_tracking"):
+            current = metadata.handle("GET", entity, None, API)[1]
+            metadata.handle("PUT", f"EntityDefinitions({current['MetadataId']})", change_tracking_on(current), API)
 
 
 def _error(fault: DataverseFault) -> web.Response:

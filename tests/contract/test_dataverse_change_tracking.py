@@ -220,3 +220,24 @@ def test_every_write_records_the_calling_user(dataverse: httpx.Client) -> None:
     user = dataverse.get(API + f"systemusers({person['systemuserid']})", params={"$select": "fullname"}).json()
     assert user["fullname"] == "Dana (sales)"
     assert dataverse.get(API + "WhoAmI", headers={"Authorization": "Bearer nobody"}).status_code == 401
+
+
+def test_change_tracking_is_a_table_setting_that_cannot_be_turned_off(dataverse: httpx.Client) -> None:
+    """[ct] "Enable change tracking for a table … It can't be disabled once on"; the setting is the table's
+    EntityMetadata ChangeTrackingEnabled, changed by updating the definition (PUT EntityDefinitions(<id>),
+    "Create and update table definitions using the Web API")."""
+    definition = dataverse.get(API + "EntityDefinitions(LogicalName='contact')").json()
+    assert definition["ChangeTrackingEnabled"] is True  # the provisioned environment (schema apply turned it on)
+    path = API + f"EntityDefinitions({definition['MetadataId']})"
+    off = dataverse.put(
+        path, json={**definition, "ChangeTrackingEnabled": False}, headers={"MSCRM.MergeLabels": "true"}
+    )
+    assert off.status_code == 400 and "cannot be disabled" in off.json()["error"]["message"]
+    lead = dataverse.get(API + "EntityDefinitions(LogicalName='lead')").json()
+    assert lead["ChangeTrackingEnabled"] is False
+    turned_on = dataverse.put(
+        API + f"EntityDefinitions({lead['MetadataId']})", json={**lead, "ChangeTrackingEnabled": True}
+    )
+    assert turned_on.status_code == 204
+    read = dataverse.get(API + "leads?$select=subject", headers={"Prefer": "odata.track-changes"}).json()
+    assert "@odata.deltaLink" in read

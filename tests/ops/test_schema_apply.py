@@ -72,6 +72,23 @@ def test_apply_creates_tables_columns_lookups_and_keys_then_writes_work(bare: Th
     assert row["_tb_contactid_value"] == contact["contactid"]
 
 
+def test_apply_turns_on_change_tracking_for_contacts_once(bare: ThreadedServer) -> None:
+    """Two-way sync reads contact edits with change tracking, off in a new environment until schema apply
+    turns it on (a table setting: "Use change tracking to synchronize data with external systems")."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Prefer": "odata.track-changes"}
+    contacts = f"{bare.url}/api/data/v9.2/contacts?$select=lastname"
+    assert "@odata.deltaLink" not in httpx.get(contacts, headers=headers).json()  # not tracked yet
+    report = apply(bare)
+    assert "contact change tracking" in report.created  # type: ignore[attr-defined]
+    assert "@odata.deltaLink" in httpx.get(contacts, headers=headers).json()
+    definition = httpx.get(
+        f"{bare.url}/api/data/v9.2/EntityDefinitions(LogicalName='contact')",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ).json()
+    assert definition["ChangeTrackingEnabled"] is True
+    assert "contact change tracking" in apply(bare).existing  # type: ignore[attr-defined]
+
+
 def test_apply_is_idempotent(bare: ThreadedServer) -> None:
     apply(bare)
     again = apply(bare)
