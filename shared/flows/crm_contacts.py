@@ -50,6 +50,7 @@ from shared.flows.two_way import (
     owners,
     square_changed_at,
     square_fingerprints,
+    trace_conflict,
 )
 from shared.monitoring import tracing
 from shared.pipeline.messages import synthetic_command
@@ -121,16 +122,7 @@ def _decide(
         region=ctx.phone_region,
     )
     for conflict in decision.conflicts:
-        tracing.step(
-            "conflict",
-            column=conflict.column,
-            square_value=conflict.square_value,
-            crm_value=conflict.crm_value,
-            square_at=conflict.square_at,
-            crm_at=conflict.crm_at,
-            winner=conflict.winner,
-        )
-        ctx.metrics.increment("crm_conflicts", flow=FLOW, winner=conflict.winner)
+        trace_conflict(ctx, conflict, FLOW)
     if decision.needs_review:
         columns = ", ".join(c.column for c in decision.conflicts if c.winner == "review")
         raise NeedsReviewError(f"Square and the CRM both changed {columns} since the last sync", ())

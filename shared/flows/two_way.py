@@ -136,7 +136,8 @@ async def _current_contact(
     return await ctx.dataverse.get_by_key(cm.CONTACTS, {ctx.columns.square_id: customer_id}, select)
 
 
-def _trace_conflict(ctx: FlowContext, conflict: Conflict) -> None:
+def trace_conflict(ctx: FlowContext, conflict: Conflict, flow: str = FLOW) -> None:
+    """Both values and the winner in the record's timeline, and the conflicts metric."""
     tracing.step(
         "conflict",
         column=conflict.column,
@@ -146,7 +147,7 @@ def _trace_conflict(ctx: FlowContext, conflict: Conflict) -> None:
         crm_at=conflict.crm_at,
         winner=conflict.winner,
     )
-    ctx.metrics.increment("crm_conflicts", flow=FLOW, winner=conflict.winner)
+    ctx.metrics.increment("crm_conflicts", flow=flow, winner=conflict.winner)
 
 
 async def decide_write(
@@ -179,7 +180,7 @@ async def decide_write(
         region=region,
     )
     for conflict in decision.conflicts:
-        _trace_conflict(ctx, conflict)
+        trace_conflict(ctx, conflict)
     if decision.needs_review:
         columns = ", ".join(c.column for c in decision.conflicts if c.winner == "review")
         raise NeedsReviewError(f"Square and the CRM both changed {columns} since the last sync", ())
