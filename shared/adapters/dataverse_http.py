@@ -23,7 +23,7 @@ from shared.adapters.odata_batch import build_batch, parse_batch_response
 from shared.adapters.rate_gate import RateGate
 from shared.core.errors import ConcurrencyError, TerminalError, ThrottledError, TransientError
 from shared.core.keys import key_segment
-from shared.core.ports import BatchOperation, BatchPartResult, UpsertResult
+from shared.core.ports import BatchOperation, BatchPartResult, BulkTarget, UpsertResult
 from shared.monitoring import otel, tracing
 
 NOT_FOUND_CODES = {"0x80060891", "0x80040217"}  # RecordNotFoundByEntityKey, ObjectDoesNotExist
@@ -101,6 +101,19 @@ def entity_id_from(response: httpx.Response) -> str:
     if match is None:
         raise TransientError("Dataverse response had no OData-EntityId header")
     return match.group(1)
+
+
+def bulk_target(entity_set: str, entity: str, target: BulkTarget) -> dict[str, Any]:
+    """One UpsertMultiple target: `@odata.type`, the row in `@odata.id` (by primary id or alternate key),
+    and the columns — with the key's columns removed from them (key in the body as well as in @odata.id
+    makes the create path fail: reference/dataverse.md §12)."""
+    if target.entity_id is not None:
+        address = f"{entity_set}({target.entity_id})"
+        payload = {k: v for k, v in target.payload.items() if k != f"{entity}id"}
+    else:
+        address = entity_set + key_segment(target.key)
+        payload = {k: v for k, v in target.payload.items() if k not in target.key}
+    return {"@odata.type": f"Microsoft.Dynamics.CRM.{entity}", "@odata.id": address, **payload}
 
 
 class DataverseClient:
@@ -254,6 +267,33 @@ class DataverseClient:
             )
             raise classify(part)
         return results
+
+    def parallelism(self) -> int:
+        """Requests to keep in flight: the gate's limit (x-ms-dop-hint, capped by this instance's share)."""
+        return self._gate.limit
+
+    async def upsert_multiple(self, entity_set: str, entity: str, targets: Sequence[BulkTarget]) -> None:
+        """UpsertMultiple (reference/dataverse.md §4): each target names its row in `@odata.id` only."""
+        if not targets:
+            return
+        body = {"Targets": [bulk_target(entity_set, entity, target) for target in targets]}
+        response = await self.send("POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpsertMultiple", body)
+        if response.status_code not in (200, 204):
+            raise classify(response)
+
+    async def create_multiple(self, entity_set: str, entity: str, payloads: Sequence[Mapping[str, Any]]) -> list[str]:
+        """CreateMultiple: the new rows' ids, in the order of the payloads."""
+        if not payloads:
+            return []
+        odata_type = f"Microsoft.Dynamics.CRM.{entity}"
+        body = {"Targets": [{"@odata.type": odata_type, **payload} for payload in payloads]}
+        response = await self.send("POST", f"{entity_set}/Microsoft.Dynamics.CRM.CreateMultiple", body)
+        if response.status_code != 200:
+            raise classify(response)
+        ids = [str(i) for i in response.json().get("Ids", [])]
+        if len(ids) != len(payloads):
+            raise TransientError(f"CreateMultiple returned {len(ids)} ids for {len(payloads)} rows")
+        return ids
 
     async def who_am_i(self) -> dict[str, Any]:
         response = await self.send("GET", "WhoAmI")

@@ -135,6 +135,16 @@ class BatchPartResult:
 
 
 @dataclass(frozen=True)
+class BulkTarget:
+    """One row of a bulk write, addressed by its alternate key or (when known) its primary id — never
+    both, and the key never repeated in the payload (Dataverse answers 400 on the create path otherwise)."""
+
+    payload: Mapping[str, Any]
+    key: Mapping[str, str] = field(default_factory=dict)
+    entity_id: str | None = None
+
+
+@dataclass(frozen=True)
 class UpsertResult:
     entity_id: str
     created: bool | None = None
@@ -169,6 +179,18 @@ class DataverseApi(Protocol):
 
     async def batch(self, operations: Sequence[BatchOperation]) -> list[BatchPartResult]:
         """Several writes in one request and one changeset (all or nothing)."""
+        ...
+
+    async def upsert_multiple(self, entity_set: str, entity: str, targets: Sequence[BulkTarget]) -> None:
+        """UpsertMultiple: every target in one request, all or nothing on standard tables."""
+        ...
+
+    async def create_multiple(self, entity_set: str, entity: str, payloads: Sequence[Mapping[str, Any]]) -> list[str]:
+        """CreateMultiple: the new rows' ids in request order (all or nothing)."""
+        ...
+
+    def parallelism(self) -> int:
+        """How many requests to have in flight (x-ms-dop-hint, this instance's share)."""
         ...
 
 

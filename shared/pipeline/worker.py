@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from shared.core.errors import InvalidDataError, NeedsReviewError, TerminalError, TransientError
+from shared.core.errors import TerminalError, TransientError
 from shared.core.models import SyncCommand
-from shared.core.ports import FailureRecord, LedgerRow, Queue
+from shared.core.ports import FailureRecord, Queue
 from shared.core.times import parse_time
 from shared.flows.context import FlowContext, Outcome
 from shared.monitoring import otel, tracing
 from shared.monitoring.tracing import AttemptTrace, TraceStore
-from shared.pipeline.messages import outbound, version_label
+from shared.pipeline.failing import record_terminal
+from shared.pipeline.messages import outbound
 from shared.pipeline.registry import QUEUE_FLOW, flow_of, handler_for
 
 if TYPE_CHECKING:
@@ -211,27 +212,7 @@ class Worker:
         await self.retry_queue.send(replace(outbound(copy), delay_seconds=delay))
 
     async def _fail(self, command: SyncCommand, flow: str, error: TerminalError) -> None:
-        now = self.ctx.clock.now().isoformat()
-        failed_field = None
-        if isinstance(error, InvalidDataError):
-            failed_field = ",".join(problem.field for problem in error.problems)
-        candidates = error.candidates if isinstance(error, NeedsReviewError) else ()
-        await self.ctx.state.record_failure(
-            FailureRecord(
-                flow=flow,
-                record_id=command.entity_id,
-                reason_code=error.reason_code,
-                message=str(error),
-                event_id=command.event_id,
-                event_type=command.event_type,
-                field=failed_field,
-                candidates=candidates,
-                first_seen=now,
-                last_seen=now,
-                source_version=version_label(command),
-            )
-        )
-        await self._flag_ledger(command)
+        failed_field = await record_terminal(self.ctx.state, self.ctx.clock, command, flow, error)
         tracing.step("failed", reason_code=error.reason_code, field=failed_field, message=str(error)[:500])
         trace = tracing.current()
         if trace is not None:
@@ -240,17 +221,6 @@ class Worker:
         log.warning(
             "event %s failed: %s", command.event_id, error.reason_code, extra={"correlation_id": command.event_id}
         )
-
-    async def _flag_ledger(self, command: SyncCommand) -> None:
-        """Mark the object as having an open failure, so its next success resolves it."""
-        row = await self.ctx.state.get_ledger(command.entity_kind, command.entity_id)
-        row = row if row is not None else LedgerRow(kind=command.entity_kind, square_id=command.entity_id)
-        if row.failure_open and row.pending_version is None and row.failed_version == command.source_version:
-            return
-        row.failure_open = True
-        row.failed_version = command.source_version
-        row.pending_version = row.pending_updated_at = row.pending_event_id = None
-        await self.ctx.state.save_ledger(row)
 
     async def dead_letter(self, body: bytes, reason: str) -> None:
         """A message the broker gave up on (max delivery count): record it, nothing is dropped silently."""

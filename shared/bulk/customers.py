@@ -1,0 +1,205 @@
+"""Customers in bulk: the customer flow's rules for a chunk at a time — version gate against the ledger,
+the same mapping, matching of first-seen customers by a few batched queries, claim, one CreateMultiple
+for the new and one UpsertMultiple for the known (per request size), commit per record."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.bulk.context import BulkContext, gather_limited
+from shared.bulk.counts import Counts
+from shared.bulk.matching import match_chunk
+from shared.bulk.writer import BulkRow, WriteResult, address
+from shared.core.errors import ConcurrencyError, InvalidDataError, NeedsReviewError, TerminalError
+from shared.core.models import SquareCustomer, SyncCommand
+from shared.core.ports import BulkTarget, LedgerRow
+from shared.flows import customer_mapping as cm
+from shared.flows.customers import KIND, parse_customer
+from shared.flows.matching import Candidates, MatchKeys, MatchKind, choose_match
+from shared.pipeline.gate import Decision, decide
+from shared.pipeline.ledger import Stamp, claim, commit
+
+
+@dataclass
+class Item:
+    """One customer on its way through the chunk."""
+
+    raw: dict[str, Any]
+    command: SyncCommand
+    customer: SquareCustomer
+    plan: cm.ContactPlan
+    stamp: Stamp
+    ledger: LedgerRow | None = None
+    row: BulkRow | None = None
+    claimed: LedgerRow | None = None
+    error: TerminalError | None = None
+    candidates: Candidates | None = field(default=None, repr=False)
+
+    @property
+    def linked_id(self) -> str | None:
+        ledger = self.ledger
+        return ledger.dataverse_id if ledger is not None and ledger.status == "active" else None
+
+
+def newest_by_id(raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One object per id, the highest version (then the latest updated_at) winning."""
+    newest: dict[str, dict[str, Any]] = {}
+    for raw in raws:
+        earlier = newest.get(str(raw.get("id")))
+        if earlier is None or _rank(raw) >= _rank(earlier):
+            newest[str(raw.get("id"))] = raw
+    return list(newest.values())
+
+
+def _rank(raw: dict[str, Any]) -> tuple[int, str]:
+    version = raw.get("version")
+    return (version if isinstance(version, int) else -1, str(raw.get("updated_at") or ""))
+
+
+async def backfill_customers(raws: list[dict[str, Any]], bc: BulkContext) -> Counts:
+    counts = Counts(examined=len(raws))
+    items = await _prepare(newest_by_id(raws), bc, counts)
+    ledgers = await bc.ledgers(KIND, (item.customer.id for item in items))
+    to_write: list[Item] = []
+    for item in items:
+        item.ledger = ledgers[item.customer.id]
+        if await _already_there(item, bc, counts):
+            continue
+        to_write.append(item)
+    counts.requests += await _match(to_write, bc)
+    taken: set[str] = set()  # a contact two first-seen customers match goes to the first (as in the live path)
+    for item in to_write:
+        _target(item, bc, taken)
+    for item in (i for i in to_write if i.error is not None):
+        counts.review += 1
+        if not bc.dry_run and item.error is not None:
+            await bc.record_failure(item.command, item.error)
+    ready = [i for i in to_write if i.row is not None]
+    if bc.dry_run:
+        counts.created += sum(1 for i in ready if i.row is not None and i.row.create)
+        counts.updated += sum(1 for i in ready if i.row is not None and not i.row.create)
+        return counts
+    await _write(ready, bc, counts)
+    return counts
+
+
+async def _prepare(raws: list[dict[str, Any]], bc: BulkContext, counts: Counts) -> list[Item]:
+    """Parse and map each customer with the live flow's functions; a bad one is a failure record."""
+    items: list[Item] = []
+    for raw in raws:
+        command = bc.command(KIND, raw, "customer")
+        try:
+            customer = parse_customer(raw)
+            plan = cm.map_customer(customer, columns=bc.ctx.columns, phone_region=bc.ctx.phone_region)
+        except InvalidDataError as error:
+            counts.invalid += 1
+            if not bc.dry_run:
+                await bc.record_failure(command, error)
+            continue
+        items.append(Item(raw, command, customer, plan, Stamp(customer.version, customer.updated_at)))
+    return items
+
+
+async def _already_there(item: Item, bc: BulkContext, counts: Counts) -> bool:
+    """The gate: an equal or newer version in the ledger (or the same content) needs no write."""
+    ledger = item.ledger
+    decision = decide(ledger, version=item.stamp.version, updated_at=item.stamp.updated_at, is_delete=False)
+    if decision is not Decision.APPLY:
+        counts.unchanged += 1
+        return True
+    same = ledger is not None and item.linked_id and ledger.content_hash == item.plan.content_hash
+    if not same or ledger is None or ledger.pending_version is not None:
+        return False
+    counts.unchanged += 1
+    if not bc.dry_run:  # the live path may have moved the row on meanwhile: nothing to write either way
+        with contextlib.suppress(ConcurrencyError):
+            await commit(
+                bc.ctx.state, row=ledger, command=item.command, stamp=item.stamp, content_hash=item.plan.content_hash
+            )
+    return True
+
+
+async def _match(items: list[Item], bc: BulkContext) -> int:
+    """Candidates for every customer the ledger does not link yet, by a few queries for the chunk."""
+    unlinked = [item for item in items if item.linked_id is None]
+    key_column = bc.ctx.columns.square_id
+    keys = [
+        MatchKeys(key_column, i.customer.id, i.plan.email_key, i.plan.phone_e164, bc.ctx.phone_region) for i in unlinked
+    ]
+    found, requests = await match_chunk(bc.ctx.dataverse, keys)
+    for item in unlinked:
+        item.candidates = found[item.customer.id]
+    return requests
+
+
+def _target(item: Item, bc: BulkContext, taken: set[str]) -> None:
+    """Where this customer's row goes: its linked contact, a contact keyed or matched, or a new one."""
+    key_column = bc.ctx.columns.square_id
+    payload = dict(item.plan.payload)
+    refs = (item.customer.id,)
+    if item.linked_id is not None:
+        item.row = BulkRow(refs, BulkTarget(payload, entity_id=item.linked_id))
+        return
+    candidates = item.candidates or Candidates((), (), ())
+    if candidates.keyed:
+        item.row = BulkRow(refs, BulkTarget(payload, entity_id=str(candidates.keyed[0]["contactid"])))
+        return
+    decision = choose_match(
+        square_id=item.customer.id, key_column=key_column, by_email=candidates.by_email, by_phone=candidates.by_phone
+    )
+    if decision.kind is MatchKind.REVIEW:
+        message = f"{len(decision.candidates)} CRM contacts match this customer by {decision.matched_on}"
+        item.error = NeedsReviewError(message, decision.candidates)
+    elif decision.kind is MatchKind.LINK and decision.contact_id is not None and decision.contact_id not in taken:
+        taken.add(decision.contact_id)
+        item.row = BulkRow(refs, BulkTarget({**payload, key_column: item.customer.id}, entity_id=decision.contact_id))
+    else:
+        item.row = BulkRow(refs, BulkTarget(payload, key={key_column: item.customer.id}), create=True)
+
+
+async def _claim(item: Item, bc: BulkContext) -> None:
+    try:
+        item.claimed = await claim(
+            bc.ctx.state,
+            ledger=item.ledger,
+            kind=KIND,
+            square_id=item.customer.id,
+            command=item.command,
+            stamp=item.stamp,
+        )
+    except ConcurrencyError:
+        item.claimed = None  # the live path is writing this customer right now: its write wins
+
+
+async def _write(items: list[Item], bc: BulkContext, counts: Counts) -> None:
+    await gather_limited(_claim(item, bc) for item in items)
+    claimed = [item for item in items if item.claimed is not None]
+    counts.deferred += len(items) - len(claimed)
+    rows = [item.row for item in claimed if item.row is not None]
+    result = await bc.writer.write(cm.CONTACTS, cm.CONTACT_ENTITY, rows)
+    counts.requests += result.requests
+    await gather_limited(_settle(item, result, bc, counts) for item in claimed)
+
+
+async def _settle(item: Item, result: WriteResult, bc: BulkContext, counts: Counts) -> None:
+    """Commit what landed (with its contact id), record what Dataverse refused."""
+    assert item.row is not None and item.claimed is not None
+    error = result.failed.get(item.customer.id)
+    if error is not None:
+        counts.failed += 1
+        await bc.record_failure(item.command, error)
+        return
+    row = item.claimed
+    row.dataverse_id = result.ids.get(address(item.row)) or row.dataverse_id
+    try:
+        await commit(bc.ctx.state, row=row, command=item.command, stamp=item.stamp, content_hash=item.plan.content_hash)
+    except ConcurrencyError:
+        counts.deferred += 1
+        await bc.resync(KIND, item.customer.id)
+        return
+    if item.row.create:
+        counts.created += 1
+    else:
+        counts.updated += 1

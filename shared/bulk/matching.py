@@ -1,0 +1,127 @@
+"""Matching in bulk: the rules of shared/flows/matching.py (key, then email, then phone confirmed with
+libphonenumber) answered for a whole chunk of first-seen customers by a few `or`-chained queries — each
+as long as a URL may be — never one query per customer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from shared.core.normalize import NormalizationError, normalize_phone
+from shared.core.ports import DataverseApi
+from shared.flows.customer_mapping import CONTACTS
+from shared.flows.matching import (
+    MATCH_COLUMNS,
+    PHONE_COLUMNS,
+    Candidates,
+    MatchKeys,
+    odata_string,
+    phone_candidates_filter,
+    split_candidates,
+)
+
+# Dataverse takes GET URLs of up to 32 KB (64 KB inside a $batch); the filter is kept well inside that.
+MAX_ENCODED_FILTER = 20_000
+QUERY_TOP = 5000  # Dataverse's page size ceiling: a query that fills it is split in two and asked again
+
+
+def clauses_for(keys: MatchKeys, *, with_phone: bool) -> list[str]:
+    """The clauses one customer adds: its Square key, its email, and (second round) its phone candidates."""
+    clauses = [f"{keys.key_column} eq {odata_string(keys.square_id)}"]
+    if keys.email_key:
+        clauses.append(f"(emailaddress1 eq {odata_string(keys.email_key)} and statecode eq 0)")
+    if with_phone and keys.phone_e164:
+        clauses.append(f"(({phone_candidates_filter(keys.phone_e164)}) and statecode eq 0)")
+    return clauses
+
+
+def pack_filters(clause_groups: Sequence[list[str]], limit: int = MAX_ENCODED_FILTER) -> list[str]:
+    """`or`-joined filters, each under `limit` characters once URL-encoded; a customer's clauses stay together."""
+    filters: list[str] = []
+    current: list[str] = []
+    size = 0
+    for group in clause_groups:
+        group_size = sum(len(quote(c, safe="")) + 8 for c in group)  # 8: the encoded " or "
+        if current and size + group_size > limit:
+            filters.append(" or ".join(current))
+            current, size = [], 0
+        current.extend(group)
+        size += group_size
+    if current:
+        filters.append(" or ".join(current))
+    return filters
+
+
+async def _run(dataverse: DataverseApi, filter_expr: str, select: list[str]) -> tuple[list[dict[str, Any]], int]:
+    rows = await dataverse.query(CONTACTS, filter_expr, select, top=QUERY_TOP)
+    return rows, 1
+
+
+async def candidate_rows(
+    dataverse: DataverseApi, keys_list: Sequence[MatchKeys], *, with_phone: bool
+) -> tuple[list[dict[str, Any]], int]:
+    """Every contact any of these customers could match (deduplicated by id) and the requests it took."""
+    if not keys_list:
+        return [], 0
+    select = [*MATCH_COLUMNS, keys_list[0].key_column]
+    found: dict[str, dict[str, Any]] = {}
+    requests = 0
+    for filter_expr in pack_filters([clauses_for(keys, with_phone=with_phone) for keys in keys_list]):
+        rows, used = await _run(dataverse, filter_expr, select)
+        requests += used
+        for row in rows:
+            found[str(row["contactid"])] = row
+    return list(found.values()), requests
+
+
+async def match_chunk(dataverse: DataverseApi, keys_list: Sequence[MatchKeys]) -> tuple[dict[str, Candidates], int]:
+    """Candidates per Square id: round one asks keys and emails for everyone; round two asks phone
+    candidates only for those round one left without a keyed or email candidate (email outranks phone)."""
+    rows, requests = await candidate_rows(dataverse, keys_list, with_phone=False)
+    index = RowIndex(rows, keys_list[0].key_column if keys_list else "")
+    result = {keys.square_id: split_candidates(index.rows_for(keys), keys) for keys in keys_list}
+    second = [k for k in keys_list if k.phone_e164 and not (result[k.square_id].by_email or result[k.square_id].keyed)]
+    if second:
+        phone_rows, more = await candidate_rows(dataverse, second, with_phone=True)
+        requests += more
+        index = RowIndex(phone_rows, second[0].key_column, phone_region=second[0].phone_region)
+        for keys in second:
+            result[keys.square_id] = split_candidates(index.rows_for(keys), keys)
+    return result, requests
+
+
+class RowIndex:
+    """A chunk's candidate rows by Square key, case-folded email and E.164 phone (each row's numbers
+    normalised once), so each customer's rules run over its own few rows only."""
+
+    def __init__(self, rows: Sequence[dict[str, Any]], key_column: str, phone_region: str | None = None) -> None:
+        self._by: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            labels = {f"k:{row.get(key_column)}", f"e:{str(row.get('emailaddress1') or '').strip().casefold()}"}
+            if phone_region is not None:
+                for column in PHONE_COLUMNS:
+                    labels.add(f"p:{_e164(row.get(column), phone_region)}")
+            for label in labels:
+                self._by.setdefault(label, []).append(row)
+
+    def rows_for(self, keys: MatchKeys) -> list[dict[str, Any]]:
+        labels = [f"k:{keys.square_id}"]
+        if keys.email_key:
+            labels.append(f"e:{keys.email_key}")
+        if keys.phone_e164:
+            labels.append(f"p:{keys.phone_e164}")
+        found: dict[int, dict[str, Any]] = {}
+        for label in labels:
+            for row in self._by.get(label, []):
+                found[id(row)] = row
+        return list(found.values())
+
+
+def _e164(written: object, region: str) -> str | None:
+    if not isinstance(written, str) or not written.strip():
+        return None
+    try:
+        return normalize_phone(written, region)
+    except NormalizationError:
+        return None
