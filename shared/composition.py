@@ -92,16 +92,21 @@ class Backend:
 
     @cached_property
     def dataverse(self) -> DataverseClient:
-        from shared.adapters.dataverse_auth import token_provider, user_key
-        from shared.adapters.dataverse_http import DataverseClient, make_http_client
-        from shared.adapters.rate_gate import gate_for
+        from shared.adapters.dataverse_auth import app_users
+        from shared.adapters.dataverse_http import AppUser, DataverseClient, make_http_client
+        from shared.adapters.rate_gate import Budget, gate_for
 
         dv = self.settings.dataverse
+        budget = Budget(
+            requests_per_window=dv.requests_per_window,
+            execution_seconds_per_window=dv.execution_seconds_per_window,
+            instances=dv.max_instances,
+        )
+        users = [AppUser(tokens, gate_for(key, dv.max_concurrency, budget=budget)) for key, tokens in app_users(dv)]
         return DataverseClient(
             base_url=dv.url,
             api_version=dv.api_version,
-            tokens=token_provider(dv),
-            gate=gate_for(user_key(dv), dv.max_concurrency),
+            users=users,
             http=make_http_client(dv.timeout_seconds),
             max_inline_wait_seconds=dv.max_inline_wait_seconds,
         )

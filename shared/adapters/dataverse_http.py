@@ -13,6 +13,7 @@ import http.cookiejar
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -116,26 +117,44 @@ def bulk_target(entity_set: str, entity: str, target: BulkTarget) -> dict[str, A
     return {"@odata.type": f"Microsoft.Dynamics.CRM.{entity}", "@odata.id": address, **payload}
 
 
+@dataclass(frozen=True)
+class AppUser:
+    """One Dataverse application user: its token and its gate (the limits are counted per user)."""
+
+    tokens: TokenProvider
+    gate: RateGate
+
+
 class DataverseClient:
     def __init__(
         self,
         *,
         base_url: str,
         api_version: str,
-        tokens: TokenProvider,
-        gate: RateGate,
         http: httpx.AsyncClient,
+        tokens: TokenProvider | None = None,
+        gate: RateGate | None = None,
+        users: Sequence[AppUser] = (),
         max_inline_wait_seconds: float = 20.0,
     ) -> None:
         self._root = f"{base_url.rstrip('/')}/api/data/{api_version}/"
-        self._tokens = tokens
-        self._gate = gate
+        if users:
+            self._users = list(users)
+        elif tokens is not None and gate is not None:
+            self._users = [AppUser(tokens, gate)]
+        else:
+            raise ValueError("DataverseClient needs tokens and a gate, or users")
         self._http = http
         self._max_inline_wait = max_inline_wait_seconds
 
-    async def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+    def _pick(self) -> AppUser:
+        """The application user with the most room: not paused first, then the fewest in flight per slot
+        (several users scale past one user's budget: reference/dataverse.md §12)."""
+        return min(self._users, key=lambda u: (u.gate.paused_for() > 0, u.gate.in_flight / max(1, u.gate.limit)))
+
+    async def _headers(self, user: AppUser, extra: Mapping[str, str] | None) -> dict[str, str]:
         headers = {
-            "Authorization": f"Bearer {await self._tokens.token()}",
+            "Authorization": f"Bearer {await user.tokens.token()}",
             "Accept": "application/json",
             "OData-MaxVersion": "4.0",
             "OData-Version": "4.0",
@@ -144,19 +163,21 @@ class DataverseClient:
         headers.update(extra or {})
         return headers
 
-    async def _once(self, method: str, path: str, body: Any, headers: Mapping[str, str] | None) -> httpx.Response:
-        async with self._gate.slot():
+    async def _once(
+        self, user: AppUser, method: str, path: str, body: Any, headers: Mapping[str, str] | None
+    ) -> httpx.Response:
+        async with user.gate.slot():
             if isinstance(body, bytes):  # a $batch body, already encoded with its own Content-Type
                 response = await self._http.request(
-                    method, self._root + path, content=body, headers=await self._headers(headers)
+                    method, self._root + path, content=body, headers=await self._headers(user, headers)
                 )
             else:
                 response = await self._http.request(
-                    method, self._root + path, json=body, headers=await self._headers(headers)
+                    method, self._root + path, json=body, headers=await self._headers(user, headers)
                 )
         hint = response.headers.get("x-ms-dop-hint")
         if hint and hint.isdigit():
-            self._gate.hint(int(hint))
+            user.gate.hint(int(hint))
         tracing.exchange(exchange_record("dataverse", method, path, body, response))
         return response
 
@@ -167,8 +188,9 @@ class DataverseClient:
         waited, attempt = 0.0, 0
         while True:
             attempt += 1
+            user = self._pick()
             try:
-                response = await self._once(method, path, body, headers)
+                response = await self._once(user, method, path, body, headers)
             except httpx.TransportError as error:
                 if attempt >= 3:
                     raise TransientError(f"Dataverse unreachable: {type(error).__name__}") from error
@@ -177,13 +199,13 @@ class DataverseClient:
             if response.status_code == 429:
                 otel.add("dataverse_throttled", code=error_code(response)[0])
                 pause = retry_after_seconds(response.headers.get("Retry-After"), 2.0**attempt)
-                self._gate.pause(pause)
+                user.gate.pause(pause)
                 if waited + pause > self._max_inline_wait:
                     raise classify(response)
                 waited += pause
                 continue
             if response.status_code == 401 and attempt == 1:
-                self._tokens.invalidate()
+                user.tokens.invalidate()
                 continue
             if response.status_code in _RETRY_STATUSES and attempt < 3:
                 await asyncio.sleep(0.2 * 2**attempt)
@@ -270,7 +292,7 @@ class DataverseClient:
 
     def parallelism(self) -> int:
         """Requests to keep in flight: the gate's limit (x-ms-dop-hint, capped by this instance's share)."""
-        return self._gate.limit
+        return sum(user.gate.limit for user in self._users)
 
     async def upsert_multiple(self, entity_set: str, entity: str, targets: Sequence[BulkTarget]) -> None:
         """UpsertMultiple (reference/dataverse.md §4): each target names its row in `@odata.id` only."""
