@@ -24,8 +24,10 @@ from shared.monitoring.metrics import LogMetrics, SystemClock, quiet_noisy_logge
 
 if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start short
     from shared.adapters.dataverse_http import DataverseClient
+    from shared.adapters.square_history import SquareHistoryClient
     from shared.adapters.square_http import SquareClient
     from shared.adapters.table_state import TableStateStore
+    from shared.bulk.backfill import Backfill, Progress
     from shared.core.ports import Queue
     from shared.flows.context import FlowContext
     from shared.monitoring.tracing import TraceStore
@@ -125,6 +127,34 @@ class Backend:
         )
 
     @cached_property
+    def square_history(self) -> SquareHistoryClient:
+        from shared.adapters.dataverse_http import make_http_client
+        from shared.adapters.square_history import SquareHistoryClient
+
+        sq = self.settings.square
+        return SquareHistoryClient(
+            base_url=sq.base_url,
+            access_token=sq.access_token,
+            api_version=sq.api_version,
+            http=make_http_client(sq.timeout_seconds),
+        )
+
+    def backfill(self, *, dry_run: bool, progress: Progress | None = None, source: str = "backfill") -> Backfill:
+        from shared.bulk.backfill import Backfill
+        from shared.bulk.context import BulkContext
+        from shared.bulk.writer import BulkWriter
+
+        bulk = self.settings.bulk
+        bc = BulkContext(
+            ctx=self.flow_context,
+            writer=BulkWriter(self.dataverse, bulk.request_size),
+            queue=self.queue,
+            dry_run=dry_run,
+            source=source,
+        )
+        return Backfill(bc, self.square_history, chunk_size=bulk.backfill_chunk, progress=progress)
+
+    @cached_property
     def state(self) -> TableStateStore:
         from shared.adapters.table_state import table_state_store
 
@@ -188,9 +218,14 @@ class Backend:
 
     @cached_property
     def ops(self) -> OpsService:
+        from shared.bulk.jobs import BackfillJobs
         from shared.ops.service import OpsService
 
-        return OpsService(self.state, self.traces, self.queue, CLOCK, self.queue_stats)
+        service = OpsService(self.state, self.traces, self.queue, CLOCK, self.queue_stats)
+        service.jobs = BackfillJobs(
+            self.state, CLOCK, lambda dry_run, progress: self.backfill(dry_run=dry_run, progress=progress)
+        )
+        return service
 
 
 _ingress: Ingress | None = None

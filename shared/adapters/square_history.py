@@ -42,6 +42,14 @@ class SquareHistoryClient(SquareClient):
         document = await self._json("POST", "/v2/customers/search", body)
         return list(document.get("customers", [])), document.get("cursor")
 
+    async def count_customers(self, updated_since: str | None) -> int | None:
+        """How many customers a backfill will read (SearchCustomers `count`), for the progress bar's ETA."""
+        body: dict[str, Any] = {"limit": 1, "count": True}
+        if updated_since:
+            body["query"] = {"filter": {"updated_at": _time_range(updated_since)}}
+        count = (await self._json("POST", "/v2/customers/search", body)).get("count")
+        return int(count) if isinstance(count, int) else None
+
     async def list_locations(self) -> list[dict[str, Any]]:
         """ListLocations: every location, inactive ones too, in one answer (no paging)."""
         return list((await self._json("GET", "/v2/locations")).get("locations", []))

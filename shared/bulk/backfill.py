@@ -34,6 +34,8 @@ class SquareHistory(Protocol):
         self, created_from: str | None, updated_since: str | None, cursor: str | None = None
     ) -> Page: ...
 
+    async def count_customers(self, updated_since: str | None) -> int | None: ...
+
     async def list_locations(self) -> list[dict[str, Any]]: ...
 
     async def search_orders(
@@ -74,6 +76,12 @@ class Backfill:
         self.history = history
         self.chunk_size = max(1, chunk_size)
         self.progress = progress or (lambda kind, counts: None)
+
+    async def estimate(self, what: str, since: str | None) -> dict[str, int | None]:
+        """What Square says the run will read, where it says (customers), for a progress bar's total."""
+        if what in ("customers", "all"):
+            return {"customers": await self.history.count_customers(since)}
+        return {}
 
     async def run(self, what: str, since: str | None) -> dict[str, Counts]:
         """Backfill `what` (customers, locations, catalog, sales or all) created/changed since `since`."""

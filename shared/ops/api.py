@@ -101,6 +101,29 @@ async def _resume(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dic
     return await s.set_paused(p["flow"], False, str(b.get("note", "")))
 
 
+def _jobs(s: OpsService) -> Any:
+    if s.jobs is None:
+        raise OpsError(503, "backfill_unavailable", "backfill jobs are not available in this process")
+    return s.jobs
+
+
+async def _start_backfill(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
+    since = _time(b.get("since"), "since")
+    try:
+        return await _jobs(s).start(
+            str(b.get("what", "")), since.isoformat() if since else None, bool(b.get("dry_run", False))
+        )
+    except ValueError as error:
+        raise OpsError(400, "bad_backfill", str(error)) from error
+
+
+async def _backfill_job(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
+    job = await _jobs(s).status(p["job_id"])
+    if job is None:
+        raise OpsError(404, "not_found", f"no backfill job {p['job_id']}")
+    return job
+
+
 async def _openapi(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
     return json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
 
@@ -119,6 +142,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "flows/{flow}/pause", _pause),
     ("POST", "flows/{flow}/resume", _resume),
     ("GET", "openapi.json", _openapi),
+    ("POST", "backfill", _start_backfill),
+    ("GET", "backfill/{job_id}", _backfill_job),
 ]
 _COMPILED = [
     (method, re.compile("^" + re.sub(r"\{(\w+)\}", lambda m: SEGMENT.format(m.group(1)), template) + "$"), handler)

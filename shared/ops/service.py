@@ -7,7 +7,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.core.models import SyncCommand
 from shared.core.ports import Clock, FailureRecord, FlowStatus, Queue, StateStore
@@ -16,6 +16,9 @@ from shared.monitoring.tracing import TraceStore
 from shared.pipeline.messages import fresh_fetch_command, outbound
 from shared.pipeline.reconcile import CURSOR
 from shared.pipeline.registry import FLOWS, OPERATED_FLOWS, kinds_of
+
+if TYPE_CHECKING:
+    from shared.bulk.jobs import BackfillJobs
 
 FINAL_STATUSES = ("resolved", "ignored")
 
@@ -69,6 +72,7 @@ class OpsService:
     queue: Queue
     clock: Clock
     stats: QueueStats | None = None
+    jobs: BackfillJobs | None = None  # backfill jobs (shared/bulk/jobs.py); set by the composition root
 
     async def health(self) -> dict[str, Any]:
         now = self.clock.now()
