@@ -198,7 +198,13 @@ class Backend:
 
         q = self.settings.queue
         policy = RetryPolicy(q.max_delivery_attempts, q.retry_base_seconds, q.retry_max_seconds)
-        return Worker(ctx=self.flow_context, retry_queue=self.queue, policy=policy, traces=self.traces)
+        from shared.bulk.writer import BulkWriter
+        from shared.pipeline.batch import BulkOptions
+
+        bulk = BulkOptions(
+            BulkWriter(self.dataverse, self.settings.bulk.request_size), self.settings.bulk.worker_batch_threshold
+        )
+        return Worker(ctx=self.flow_context, retry_queue=self.queue, policy=policy, traces=self.traces, bulk=bulk)
 
     @cached_property
     def queue_stats(self) -> QueueStats:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from shared.bulk.writer import BulkWriter
@@ -28,8 +28,13 @@ class BulkContext:
     queue: Queue
     dry_run: bool = False
     source: str = "backfill"  # names the synthetic events: backfill-<id>-<version>
+    outcomes: dict[str, str] = field(default_factory=dict)  # event id → what became of it (the worker's traces)
+
+    def outcome(self, command: SyncCommand, what: str) -> None:
+        self.outcomes[command.event_id] = what
 
     async def record_failure(self, command: SyncCommand, error: TerminalError) -> None:
+        self.outcome(command, f"failed:{error.reason_code}")
         await record_terminal(self.ctx.state, self.ctx.clock, command, KINDS[command.entity_kind].flow, error)
 
     async def resync(self, kind: str, square_id: str) -> None:

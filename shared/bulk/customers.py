@@ -43,13 +43,22 @@ class Item:
         return ledger.dataverse_id if ledger is not None and ledger.status == "active" else None
 
 
-def newest_by_id(raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One object per id, the highest version (then the latest updated_at) winning."""
-    newest: dict[str, dict[str, Any]] = {}
-    for raw in raws:
-        earlier = newest.get(str(raw.get("id")))
-        if earlier is None or _rank(raw) >= _rank(earlier):
-            newest[str(raw.get("id"))] = raw
+Pair = tuple[dict[str, Any], SyncCommand]  # a customer object and the event (real or synthetic) it came in
+
+
+def newest_by_id(pairs: list[Pair], bc: BulkContext) -> list[Pair]:
+    """One object per id, the highest version (then the latest updated_at) winning; the others in the
+    chunk are stale (a newer version of the same customer is right beside them)."""
+    newest: dict[str, Pair] = {}
+    for pair in pairs:
+        customer_id = str(pair[0].get("id"))
+        earlier = newest.get(customer_id)
+        if earlier is None or _rank(pair[0]) >= _rank(earlier[0]):
+            if earlier is not None:
+                bc.outcome(earlier[1], "stale")
+            newest[customer_id] = pair
+        else:
+            bc.outcome(pair[1], "stale")
     return list(newest.values())
 
 
@@ -59,8 +68,14 @@ def _rank(raw: dict[str, Any]) -> tuple[int, str]:
 
 
 async def backfill_customers(raws: list[dict[str, Any]], bc: BulkContext) -> Counts:
-    counts = Counts(examined=len(raws))
-    items = await _prepare(newest_by_id(raws), bc, counts)
+    """A chunk of Square history: each customer under a synthetic event of the backfill."""
+    return await bulk_customers([(raw, bc.command(KIND, raw, "customer")) for raw in raws], bc)
+
+
+async def bulk_customers(pairs: list[Pair], bc: BulkContext) -> Counts:
+    """Customers with the events they came in (the worker's batch path passes the real ones)."""
+    counts = Counts(examined=len(pairs))
+    items = await _prepare(newest_by_id(pairs, bc), bc, counts)
     ledgers = await bc.ledgers(KIND, (item.customer.id for item in items))
     to_write: list[Item] = []
     for item in items:
@@ -85,11 +100,10 @@ async def backfill_customers(raws: list[dict[str, Any]], bc: BulkContext) -> Cou
     return counts
 
 
-async def _prepare(raws: list[dict[str, Any]], bc: BulkContext, counts: Counts) -> list[Item]:
+async def _prepare(pairs: list[Pair], bc: BulkContext, counts: Counts) -> list[Item]:
     """Parse and map each customer with the live flow's functions; a bad one is a failure record."""
     items: list[Item] = []
-    for raw in raws:
-        command = bc.command(KIND, raw, "customer")
+    for raw, command in pairs:
         try:
             customer = parse_customer(raw)
             plan = cm.map_customer(customer, columns=bc.ctx.columns, phone_region=bc.ctx.phone_region)
@@ -108,11 +122,13 @@ async def _already_there(item: Item, bc: BulkContext, counts: Counts) -> bool:
     decision = decide(ledger, version=item.stamp.version, updated_at=item.stamp.updated_at, is_delete=False)
     if decision is not Decision.APPLY:
         counts.unchanged += 1
+        bc.outcome(item.command, "stale" if decision is Decision.STALE else "duplicate")
         return True
     same = ledger is not None and item.linked_id and ledger.content_hash == item.plan.content_hash
     if not same or ledger is None or ledger.pending_version is not None:
         return False
     counts.unchanged += 1
+    bc.outcome(item.command, "unchanged")
     if not bc.dry_run:  # the live path may have moved the row on meanwhile: nothing to write either way
         with contextlib.suppress(ConcurrencyError):
             await commit(
@@ -177,6 +193,9 @@ async def _write(items: list[Item], bc: BulkContext, counts: Counts) -> None:
     await gather_limited(_claim(item, bc) for item in items)
     claimed = [item for item in items if item.claimed is not None]
     counts.deferred += len(items) - len(claimed)
+    for item in items:
+        if item.claimed is None:
+            bc.outcome(item.command, "stale")  # a newer version is being written by another worker
     rows = [item.row for item in claimed if item.row is not None]
     result = await bc.writer.write(cm.CONTACTS, cm.CONTACT_ENTITY, rows)
     counts.requests += result.requests
@@ -197,8 +216,10 @@ async def _settle(item: Item, result: WriteResult, bc: BulkContext, counts: Coun
         await commit(bc.ctx.state, row=row, command=item.command, stamp=item.stamp, content_hash=item.plan.content_hash)
     except ConcurrencyError:
         counts.deferred += 1
+        bc.outcome(item.command, "deferred")
         await bc.resync(KIND, item.customer.id)
         return
+    bc.outcome(item.command, "written")
     if item.row.create:
         counts.created += 1
     else:

@@ -8,7 +8,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from shared.core.times import parse_time
 from shared.flows.context import FlowContext, Outcome
 from shared.monitoring import otel, tracing
 from shared.monitoring.tracing import AttemptTrace, TraceStore
+from shared.pipeline.batch import BulkOptions, Inbound, handle_batch
 from shared.pipeline.failing import record_terminal
 from shared.pipeline.messages import outbound
 from shared.pipeline.registry import QUEUE_FLOW, flow_of, handler_for
@@ -55,6 +56,7 @@ class Worker:
     retry_queue: Queue
     policy: RetryPolicy
     traces: TraceStore | None = None
+    bulk: BulkOptions | None = None  # the batch path's writer and threshold (None: every message single)
     _paused: dict[str, tuple[float, bool]] = field(default_factory=dict)
     _write_marks: dict[str, float] = field(default_factory=dict)
 
@@ -74,6 +76,33 @@ class Worker:
         finally:
             tracing.end(token)
             await self._save_trace(trace)
+
+    async def handle_batch(self, messages: Sequence[Inbound]) -> None:
+        """Process a delivery of many messages: in bulk under a backlog, one by one at low load
+        (shared/pipeline/batch.py). Returns when every message may be completed."""
+        await handle_batch(self, messages)
+
+    # what the batch path shares with the single path
+    async def parse_quietly(self, body: bytes) -> SyncCommand | None:
+        try:
+            return SyncCommand.model_validate(json.loads(body))
+        except (ValueError, ValidationError):
+            return None  # the single path records it as malformed
+
+    async def flow_paused(self, flow: str) -> bool:
+        return await self._is_paused(flow)
+
+    def open_trace(self, command: SyncCommand, flow: str, delivery_count: int, body: bytes) -> AttemptTrace:
+        return self._open_trace(command, flow, delivery_count, body)
+
+    async def save_trace(self, trace: AttemptTrace) -> None:
+        await self._save_trace(trace)
+
+    async def retry_later(self, command: SyncCommand, flow: str, error: Exception) -> None:
+        await self._retry_later(command, flow, error)
+
+    async def mark_write(self, flow: str) -> None:
+        await self._mark_write(flow)
 
     async def _run(
         self, command: SyncCommand, flow: str, handler: Handler | None, trace: AttemptTrace
