@@ -86,10 +86,6 @@ class FakeDataverse:
         self._maybe_fail("upsert_by_key")
         if self._refused(payload):
             raise TerminalError("Dataverse refused the row", reason_code="crm_rejected")
-        if entity_set != "contacts":
-            where = json.dumps(dict(key), sort_keys=True)
-            self.tables.setdefault(entity_set, {}).setdefault(where, dict(key)).update(payload)
-            return UpsertResult(where)
         row = self._by_key(key)
         if row is None:
             row_id = self.seed(**key)
