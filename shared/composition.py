@@ -152,7 +152,10 @@ class Backend:
             dry_run=dry_run,
             source=source,
         )
-        return Backfill(bc, self.square_history, chunk_size=bulk.backfill_chunk, progress=progress)
+        from shared.bulk.history import SquareHistory
+
+        history = SquareHistory(self.square_history)
+        return Backfill(bc, history, chunk_size=bulk.backfill_chunk, progress=progress)
 
     @cached_property
     def state(self) -> TableStateStore:

@@ -382,9 +382,6 @@ class FakeHistory:
         ]
         return self._page(chosen, cursor)
 
-    async def count_customers(self, updated_since: str | None) -> int | None:
-        return sum(1 for c in self.customers if not updated_since or c["updated_at"] >= updated_since)
-
     async def list_locations(self) -> list[dict[str, Any]]:
         self.calls.append("locations")
         return list(self.locations)

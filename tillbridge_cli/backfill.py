@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -22,6 +21,7 @@ from rich.table import Table
 
 from shared.bulk.backfill import WHAT
 from shared.bulk.counts import Counts
+from shared.core.times import parse_time
 
 COLUMNS = ("created", "updated", "unchanged", "review", "unmatched", "invalid", "failed", "deferred")
 DRY_LABELS = {"created": "would create", "updated": "would update"}
@@ -62,36 +62,54 @@ def summary(totals: dict[str, Counts], seconds: float, dry_run: bool) -> Table:
     return table
 
 
+class Bars:
+    """One bar per kind. Streams run oldest first, so how far a stream has come is the share of the time
+    from its first object to the run's start that its newest object covers: that gives the ETA."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.started = time.monotonic()
+        self.run_start = datetime.now(UTC)
+        self.tasks: dict[str, TaskID] = {}
+        self.first: dict[str, datetime] = {}
+        self.records: dict[str, int] = {}
+
+    def __call__(self, kind: str, counts: Counts, position: str | None) -> None:
+        if kind not in self.tasks:
+            self.tasks[kind] = self.bar.add_task(kind, total=1000, records=0, rate="-")
+        self.records[kind] = self.records.get(kind, 0) + counts.examined
+        done = 1000.0
+        reached = parse_time(position)
+        if reached is not None:
+            first = self.first.setdefault(kind, reached)
+            span = (self.run_start - first).total_seconds()
+            done = 1000.0 * min(1.0, (reached - first).total_seconds() / span) if span > 0 else 1000.0
+        rate = self.records[kind] / max(1e-6, time.monotonic() - self.started)
+        self.bar.update(self.tasks[kind], completed=done, records=self.records[kind], rate=f"{rate:.0f}")
+
+    def finish(self) -> None:
+        for task in self.tasks.values():
+            self.bar.update(task, completed=1000)
+
+
 async def run_backfill(what: str, since: str | None, dry_run: bool, console: Console) -> dict[str, Counts]:
     from shared import composition
     from tillbridge_cli.main import environment
 
     backend = composition.Backend(environment(), None)
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description:<10}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>8} records/s"),
+        TextColumn("{task.fields[records]:>9} records {task.fields[rate]:>7}/s"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
-        transient=False,
     ) as bar:
-        tasks: dict[str, TaskID] = {}
-        started = time.monotonic()
-
-        def progress(kind: str, counts: Counts) -> None:
-            if kind not in tasks:
-                tasks[kind] = bar.add_task(kind, total=None, rate="-")
-            task = tasks[kind]
-            bar.advance(task, counts.examined)
-            done = bar.tasks[task].completed
-            bar.update(task, rate=f"{done / max(1e-6, time.monotonic() - started):.0f}")
-
-        backfill = backend.backfill(dry_run=dry_run, progress=progress)
-        for kind, total in (await backfill.estimate(what, since)).items():
-            tasks[kind] = bar.add_task(kind, total=total, rate="-")
-        return await backfill.run(what, since)
+        bars = Bars(bar)
+        totals = await backend.backfill(dry_run=dry_run, progress=bars).run(what, since)
+        bars.finish()
+        return totals
 
 
 def backfill_command(args: argparse.Namespace) -> int:

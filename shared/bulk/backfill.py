@@ -34,8 +34,6 @@ class SquareHistory(Protocol):
         self, created_from: str | None, updated_since: str | None, cursor: str | None = None
     ) -> Page: ...
 
-    async def count_customers(self, updated_since: str | None) -> int | None: ...
-
     async def list_locations(self) -> list[dict[str, Any]]: ...
 
     async def search_orders(
@@ -57,7 +55,9 @@ class SquareHistory(Protocol):
 
 Handler = Callable[[list[dict[str, Any]], BulkContext], Awaitable[Counts]]
 Fetch = Callable[[str | None, str | None], Awaitable[Page]]  # (resume point, page cursor) → page
-Progress = Callable[[str, Counts], None]  # after each chunk: the stream's kind and that chunk's counts
+# after each chunk: the stream's kind, that chunk's counts, and how far the stream has come (the creation
+# time of its newest object: streams run oldest first, so this moves from the first object to now)
+Progress = Callable[[str, Counts, str | None], None]
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,7 @@ class Backfill:
         self.bc = bc
         self.history = history
         self.chunk_size = max(1, chunk_size)
-        self.progress = progress or (lambda kind, counts: None)
-
-    async def estimate(self, what: str, since: str | None) -> dict[str, int | None]:
-        """What Square says the run will read, where it says (customers), for a progress bar's total."""
-        if what in ("customers", "all"):
-            return {"customers": await self.history.count_customers(since)}
-        return {}
+        self.progress = progress or (lambda kind, counts, position: None)
 
     async def run(self, what: str, since: str | None) -> dict[str, Counts]:
         """Backfill `what` (customers, locations, catalog, sales or all) created/changed since `since`."""
@@ -126,7 +120,7 @@ class Backfill:
             if not self.bc.dry_run and resume:
                 await state.set_cursor(cursor_name, resume)
             total.add(counts)
-            self.progress(stream.kind, counts)
+            self.progress(stream.kind, counts, resume or None)
             chunk = []
 
         async def page(cursor: str | None) -> Page:
@@ -180,7 +174,7 @@ class Backfill:
 
     async def _locations(self) -> Counts:
         counts = await backfill_locations(await self.history.list_locations(), self.bc)
-        self.progress("locations", counts)
+        self.progress("locations", counts, None)
         return counts
 
     async def _catalog(self) -> Counts:
@@ -197,7 +191,7 @@ class Backfill:
         async for objects in paginate(page, "backfill catalog"):
             counts = await backfill_catalog_page(objects, self.bc)
             total.add(counts)
-            self.progress("catalog", counts)
+            self.progress("catalog", counts, None)
         state = self.bc.ctx.state
         if latest and not self.bc.dry_run and (await state.get_cursor(CATALOG_CURSOR) or "") < latest:
             await state.set_cursor(CATALOG_CURSOR, latest)

@@ -68,8 +68,10 @@ class BackfillJobs:
     async def _run(self, document: dict[str, Any]) -> None:
         totals: dict[str, Counts] = {}
 
-        def progress(kind: str, counts: Counts) -> None:
+        def progress(kind: str, counts: Counts, position: str | None) -> None:
             totals.setdefault(kind, Counts()).add(counts)
+            if position:
+                document.setdefault("reached", {})[kind] = position  # the newest object written, per stream
 
         backfill = self.start_backfill(bool(document["dry_run"]), progress)
         beat = asyncio.create_task(self._heartbeat(document, totals))

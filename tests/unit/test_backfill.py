@@ -43,7 +43,7 @@ def setup(
     queue = FakeQueue()
     seen: list[tuple[str, Counts]] = []
     bc = BulkContext(ctx=ctx, writer=BulkWriter(dataverse, 50), queue=queue, dry_run=dry_run)
-    backfill = Backfill(bc, history, chunk_size=100, progress=lambda kind, counts: seen.append((kind, counts)))
+    backfill = Backfill(bc, history, chunk_size=100, progress=lambda kind, counts, _: seen.append((kind, counts)))
     return backfill, dataverse, state, queue, seen
 
 
