@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start sho
     from shared.ops.api import Reply
     from shared.ops.service import OpsService, QueueStats
     from shared.pipeline.ingress import WebhookReply
-    from shared.pipeline.reconcile import ReconcileReport, SweepReport
+    from shared.pipeline.reconcile_all import ReconcileRun
     from shared.pipeline.worker import Worker
 
 CLOCK = SystemClock()
@@ -280,27 +280,25 @@ def worker() -> Worker:
     return backend().worker
 
 
-async def reconcile() -> tuple[ReconcileReport, SweepReport]:
-    """Customers changed since the watermark, then the next slice of linked customers checked for deletes
-    and merges whose webhooks never arrived."""
-    from shared.pipeline.reconcile import reconcile_customers, sweep_for_missed_deletes
+async def reconcile() -> ReconcileRun:
+    """Every kind changed in Square since its watermark, then the next slice of linked customers checked
+    for deletes and merges whose webhooks never arrived; the run's report is kept for health and console."""
+    from shared.bulk.history import SquareHistory
+    from shared.pipeline.reconcile_all import Reconciler, reconcile_everything
 
     parts = backend()
     sync = parts.settings.sync
-    now = CLOCK.now()
-    changed = await reconcile_customers(
+    reconciler = Reconciler(
         square=parts.square,
+        history=SquareHistory(parts.square_history),
         state=parts.state,
         queue=parts.queue,
-        now=now,
+        now=CLOCK.now(),
         lag=timedelta(seconds=sync.reconcile_lag_seconds),
         first_lookback=timedelta(hours=sync.reconcile_first_lookback_hours),
+        sweep_batch=sync.reconcile_sweep_batch,
     )
-    swept = await sweep_for_missed_deletes(
-        square=parts.square, state=parts.state, queue=parts.queue, now=now, batch_size=sync.reconcile_sweep_batch
-    )
-    METRICS.increment("reconcile_missing_in_square", float(len(swept.deleted_ids) + len(swept.merged)))
-    return changed, swept
+    return await reconcile_everything(reconciler, METRICS)
 
 
 async def ops(method: str, path: str, query: dict[str, str], body: bytes) -> Reply:

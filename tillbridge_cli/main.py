@@ -19,6 +19,7 @@ from shared.config.settings import (
 from shared.core.errors import ConfigurationError
 from tillbridge_cli.backfill import add_command as add_backfill_command
 from tillbridge_cli.ops import add_commands as add_ops_commands
+from tillbridge_cli.reconcile_report import add_command as add_reconcile_command
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "infra" / "dataverse" / "schema.json"
 
@@ -113,6 +114,7 @@ def parser() -> argparse.ArgumentParser:
     groups = root.add_subparsers(dest="group", required=True)
     add_ops_commands(groups)
     add_backfill_command(groups)
+    add_reconcile_command(groups)
 
     schema = groups.add_parser("schema", help="Dataverse schema").add_subparsers(dest="command", required=True)
     apply = schema.add_parser("apply", help="create missing columns and alternate keys (idempotent)")

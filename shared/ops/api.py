@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.core.times import parse_time
 from shared.ops.service import FailureFilter, OpsError, OpsService
+from shared.pipeline.reconcile_all import last_report
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 Handler = Callable[[OpsService, dict[str, str], Mapping[str, str], dict[str, Any]], Awaitable[Any]]
@@ -124,6 +125,10 @@ async def _backfill_job(s: OpsService, p: dict[str, str], q: Mapping[str, str], 
     return job
 
 
+async def _reconcile(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
+    return {"report": await last_report(s.state)}
+
+
 async def _openapi(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
     return json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
 
@@ -144,6 +149,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "openapi.json", _openapi),
     ("POST", "backfill", _start_backfill),
     ("GET", "backfill/{job_id}", _backfill_job),
+    ("GET", "reconcile", _reconcile),
 ]
 _COMPILED = [
     (method, re.compile("^" + re.sub(r"\{(\w+)\}", lambda m: SEGMENT.format(m.group(1)), template) + "$"), handler)

@@ -15,6 +15,7 @@ from shared.core.times import parse_time
 from shared.monitoring.tracing import TraceStore
 from shared.pipeline.messages import fresh_fetch_command, outbound
 from shared.pipeline.reconcile import CURSOR
+from shared.pipeline.reconcile_all import last_report
 from shared.pipeline.registry import FLOWS, OPERATED_FLOWS, kinds_of
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class OpsService:
             "queue": depth,
             "dead_lettered_failures": dead_lettered,
             "last_reconcile": await self.state.get_cursor(CURSOR),
+            "reconcile": await last_report(self.state),
             "flows": flows,
         }
 

@@ -44,7 +44,7 @@ async function signIn(candidate) {
 }
 
 async function refresh() {
-  await Promise.all([loadHealth(), loadFlows(), loadFailures(false)]);
+  await Promise.all([loadHealth(), loadFlows(), loadFailures(false), loadReconcile()]);
 }
 
 async function loadHealth() {
@@ -52,6 +52,19 @@ async function loadHealth() {
   const queue = health.queue || {};
   $("health").textContent = `Status ${health.status} · queue ${queue.active ?? "n/a"} · dead letters ${queue.dead_letter ?? "n/a"}` +
     ` · dead-lettered failures ${health.dead_lettered_failures} · last reconcile ${health.last_reconcile || "never"}`;
+}
+
+async function loadReconcile() {
+  const { report } = await api("GET", "reconcile");
+  const body = $("reconcile").querySelector("tbody"); body.replaceChildren();
+  $("reconcile-when").textContent = report ? `Run at ${report.started_at}` : "No reconcile has run yet.";
+  for (const kind of (report && report.kinds) || []) {
+    const row = el("tr");
+    row.append(el("th", kind.kind, { scope: "row" }));
+    for (const name of ["examined", "missing", "stale", "repaired"]) row.append(el("td", String(kind[name])));
+    row.append(el("td", kind.error ? `${kind.failed} (${kind.error})` : String(kind.failed)));
+    body.append(row);
+  }
 }
 
 async function loadFlows() {
