@@ -12,7 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
+from devstack.dataverse_emulator import extra_routes
 from devstack.dataverse_emulator.batch import batch_response
+from devstack.dataverse_emulator.control_ext import add_control_routes
+from devstack.dataverse_emulator.identity import act_as, acting_user, stop_acting
 from devstack.dataverse_emulator.server import (
     _SEGMENT,
     API,
@@ -82,7 +85,7 @@ def _dispatch(handlers: Handlers, call: Call) -> Answer:
             200,
             {
                 "BusinessUnitId": "00000000-0000-0000-0000-0000000000b1",
-                "UserId": "00000000-0000-0000-0000-0000000000a1",
+                "UserId": acting_user(),
                 "OrganizationId": "00000000-0000-0000-0000-0000000000c1",
             },
             {"x-ms-dop-hint": str(em.limits.dop_hint)},
@@ -92,6 +95,9 @@ def _dispatch(handlers: Handlers, call: Call) -> Answer:
     if em.metadata.handles(tail):
         status, document, headers = em.metadata.handle(call.method, tail, call.json() if call.body else None, call.base)
         return Answer(status, document, headers)
+    extra = extra_routes.route(handlers, call)
+    if extra is not None:
+        return extra
     match = _SEGMENT.match(tail)
     if match is None:
         raise DataverseFault(404, "0x8006088a", f"Resource not found for the segment '{tail}'.")
@@ -122,7 +128,8 @@ async def api(request: web.Request) -> web.StreamResponse:
     handlers = Handlers(em)
     em.stats["requests"] += 1
     em.stats[f"{request.method} {_kind(request.match_info['tail'])}"] += 1
-    if request.headers.get("Authorization") != f"Bearer {em.token}":
+    caller = em.directory.user_for(request.headers.get("Authorization"))
+    if caller is None:
         em.stats["status 401"] += 1
         return _error(
             DataverseFault(401, "0x80072560", "The user is not authenticated (bearer token missing or invalid).")
@@ -132,9 +139,11 @@ async def api(request: web.Request) -> web.StreamResponse:
         em.stats["status 429"] += 1
         return _error(throttled)
     em._in_flight += 1
+    acting = act_as(caller)  # this request's task context: every write it makes records the caller
     try:
         return await _handle(em, handlers, request)
     finally:
+        stop_acting(acting)
         em._in_flight -= 1
 
 
@@ -249,4 +258,5 @@ def create_app(emulator: Emulator) -> web.Application:
     app.router.add_route("*", "/_control/limits", control_limits)
     app.router.add_post("/_control/reset", control_reset)
     app.router.add_post("/_control/metadata", control_metadata)
+    add_control_routes(app, EMULATOR_KEY)
     return app

@@ -12,12 +12,14 @@ from urllib.parse import unquote, urlencode
 
 from aiohttp import web
 
+from devstack.dataverse_emulator.crm_tables import crm_tables
+from devstack.dataverse_emulator.identity import DEFAULT_USER, Directory
 from devstack.dataverse_emulator.metadata import Metadata
 from devstack.dataverse_emulator.odata_filter import FilterError, parse_filter
-from devstack.dataverse_emulator.store import DataverseFault, Store, Table, bare_contact_table, standard_tables
+from devstack.dataverse_emulator.org_store import OrgStore
+from devstack.dataverse_emulator.store import DataverseFault, Table, bare_contact_table, standard_tables
 
 API = "/api/data/v9.2/"
-DEFAULT_USER = "00000000-0000-0000-0000-0000000000a1"  # WhoAmI's UserId
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _KEY_PART = re.compile(r"(\w+)=('(?:[^']|'')*'|[^,]+)")
@@ -52,8 +54,9 @@ class Emulator:
     prefix: str = "tb"
     bare: bool = False
     limits: Limits = field(default_factory=Limits)
-    store: Store = field(init=False)
+    store: OrgStore = field(init=False)
     metadata: Metadata = field(init=False)
+    directory: Directory = field(init=False)  # bearer tokens → systemuser ids (identity.py)
     faults: list[Fault] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
     writes_applied: int = 0
@@ -64,8 +67,9 @@ class Emulator:
         self.reset()
 
     def reset(self) -> None:
-        self.store = Store([bare_contact_table(), *standard_tables()])
+        self.store = OrgStore([bare_contact_table(), *standard_tables(), *crm_tables()])
         self.metadata = Metadata(self.store)
+        self.directory = Directory({self.token: DEFAULT_USER})
         self.store.create(self.store.table("systemusers"), {"fullname": "Integration user"}, _now(), DEFAULT_USER)
         if not self.bare:
             provision(self.metadata, self.prefix)
@@ -204,14 +208,11 @@ class Handlers:
 
     @staticmethod
     def _lookup_column(table: Table, navigation: str) -> str:
-        """`_<lookup>_value`; a polymorphic lookup's navigation (customerid_contact) reads back as its column."""
-        column = f"_{navigation.lower()}_value"
-        polymorphic = f"_{navigation.lower().rsplit('_', 1)[0]}_value"
-        return (
-            polymorphic
-            if column not in table.definition.columns and polymorphic in table.definition.columns
-            else column
-        )
+        """`_<lookup>_value`; a polymorphic lookup's navigation reads back as its column: customerid_contact →
+        `_customerid_value`, regardingobjectid_contact_task → `_regardingobjectid_value`."""
+        parts = navigation.lower().split("_")
+        candidates = [f"_{'_'.join(parts[:end])}_value" for end in range(len(parts), 0, -1)]
+        return next((c for c in candidates if c in table.definition.columns), candidates[0])
 
     def _resolve_bind(self, reference: str, expected_set: str) -> str:
         match = _SEGMENT.match(reference.strip("/").split("/")[-1])
