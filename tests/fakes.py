@@ -153,6 +153,16 @@ class FakeDataverse:
     def parallelism(self) -> int:
         return self.dop
 
+    async def query_many(
+        self, entity_set: str, filters: Sequence[str], select: Sequence[str], top: int = 5000
+    ) -> list[list[dict[str, Any]]]:
+        self._maybe_fail(f"query_many:{len(filters)}")
+        found = []
+        for filter_expr in filters:
+            predicate = parse_filter(filter_expr)
+            found.append([dict(row) for row in self.rows.values() if predicate(row)][:top])
+        return found
+
     def _refused(self, payload: Mapping[str, Any]) -> bool:
         return self.reject is not None and bool(self.reject(payload))
 

@@ -1,6 +1,7 @@
 """Matching in bulk: the rules of shared/flows/matching.py (key, then email, then phone confirmed with
-libphonenumber) answered for a whole chunk of first-seen customers by a few `or`-chained queries — each
-as long as a URL may be — never one query per customer."""
+libphonenumber) answered for a whole chunk of first-seen customers by `or`-chained queries — each as long
+as a GET inside a $batch may be — sent together in one $batch: one request per round, never one query per
+customer (a $batch counts once toward the request limit; its queries' time still counts: api-limits)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from shared.flows.matching import (
     split_candidates,
 )
 
-# Dataverse takes GET URLs of up to 32 KB (64 KB inside a $batch); the filter is kept well inside that.
-MAX_ENCODED_FILTER = 20_000
-QUERY_TOP = 5000  # Dataverse's page size ceiling: a query that fills it is split in two and asked again
+# A GET inside a $batch may be 64 KB long (reference/dataverse.md §4); the filter keeps well inside that.
+MAX_ENCODED_FILTER = 48_000
+MAX_PARTS = 1000  # requests per $batch
+QUERY_TOP = 5000  # Dataverse's page size ceiling
 
 
 def clauses_for(keys: MatchKeys, *, with_phone: bool) -> list[str]:
@@ -53,11 +55,6 @@ def pack_filters(clause_groups: Sequence[list[str]], limit: int = MAX_ENCODED_FI
     return filters
 
 
-async def _run(dataverse: DataverseApi, filter_expr: str, select: list[str]) -> tuple[list[dict[str, Any]], int]:
-    rows = await dataverse.query(CONTACTS, filter_expr, select, top=QUERY_TOP)
-    return rows, 1
-
-
 async def candidate_rows(
     dataverse: DataverseApi, keys_list: Sequence[MatchKeys], *, with_phone: bool
 ) -> tuple[list[dict[str, Any]], int]:
@@ -67,11 +64,13 @@ async def candidate_rows(
     select = [*MATCH_COLUMNS, keys_list[0].key_column]
     found: dict[str, dict[str, Any]] = {}
     requests = 0
-    for filter_expr in pack_filters([clauses_for(keys, with_phone=with_phone) for keys in keys_list]):
-        rows, used = await _run(dataverse, filter_expr, select)
-        requests += used
-        for row in rows:
-            found[str(row["contactid"])] = row
+    filters = pack_filters([clauses_for(keys, with_phone=with_phone) for keys in keys_list])
+    for start in range(0, len(filters), MAX_PARTS):
+        answers = await dataverse.query_many(CONTACTS, filters[start : start + MAX_PARTS], select, top=QUERY_TOP)
+        requests += 1
+        for rows in answers:
+            for row in rows:
+                found[str(row["contactid"])] = row
     return list(found.values()), requests
 
 

@@ -189,6 +189,12 @@ class DataverseApi(Protocol):
         """CreateMultiple: the new rows' ids in request order (all or nothing)."""
         ...
 
+    async def query_many(
+        self, entity_set: str, filters: Sequence[str], select: Sequence[str], top: int = 5000
+    ) -> list[list[dict[str, Any]]]:
+        """Several queries in one request ($batch of GETs): the rows of each filter, in order."""
+        ...
+
     def parallelism(self) -> int:
         """How many requests to have in flight (x-ms-dop-hint, this instance's share)."""
         ...

@@ -150,3 +150,38 @@ def test_upsert_multiple_puts_the_key_in_odata_id_only_and_create_multiple_retur
         "Targets": [{"@odata.type": "Microsoft.Dynamics.CRM.contact", "firstname": "C", "tb_squarecustomerid": "K3"}]
     }
     assert ids == ["11111111-0000-0000-0000-000000000001"]
+
+
+def test_query_many_sends_one_batch_of_get_parts_and_returns_rows_per_filter() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        boundary = "batchresponse_1"
+        parts = [
+            "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\nHTTP/1.1 200 OK\r\n"
+            f"Content-Type: application/json\r\n\r\n{json.dumps({'value': rows})}"
+            for rows in ([{"contactid": "a"}], [])
+        ]
+        text = "".join(f"--{boundary}\r\n{part}\r\n" for part in parts) + f"--{boundary}--\r\n"
+        return httpx.Response(
+            200, content=text.encode(), headers={"Content-Type": f"multipart/mixed; boundary={boundary}"}
+        )
+
+    dataverse = DataverseClient(
+        base_url="https://org.example",
+        api_version="v9.2",
+        tokens=StaticToken("t"),
+        gate=RateGate(4),
+        http=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+    rows = asyncio.run(
+        dataverse.query_many("contacts", ["emailaddress1 eq 'a@x.com'", "statecode eq 0"], ["contactid"])
+    )
+    assert rows == [[{"contactid": "a"}], []]
+    (request,) = seen
+    assert request.method == "POST" and request.url.path == "/api/data/v9.2/$batch"
+    body = request.content.decode()
+    assert body.count("GET https://org.example/api/data/v9.2/contacts?$select=contactid&$filter=") == 2
+    assert "changeset" not in body  # reads may not sit in a changeset
+    assert "emailaddress1%20eq%20%27a%40x.com%27" in body
