@@ -43,7 +43,32 @@ class Budget:
         return max(1, int(self.max_concurrency * self.headroom) // self.instances)
 
 
+class _Bucket:
+    """Tokens that refill at `rate` a second up to `capacity`; taking may overdraw (the taker then waits)."""
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate, self.capacity = rate, max(capacity, 1e-9)
+        self.tokens, self._at = self.capacity, time.monotonic()
+
+    def refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    def take(self, amount: float) -> None:
+        self.refill()
+        self.tokens -= amount
+
+    def wait_seconds(self) -> float:
+        self.refill()
+        return -self.tokens / self.rate if self.tokens < 0 else 0.0
+
+
 class RateGate:
+    """Concurrency (x-ms-dop-hint), and two buckets that mirror the 5-minute sliding window: one of requests,
+    one of execution seconds, each holding this instance's share of the window and refilling at the
+    sustained rate — so a quiet instance may burst up to its share and a busy one settles at the rate."""
+
     def __init__(self, max_concurrency: int, requests_per_second: float = 0.0, budget: Budget | None = None) -> None:
         self.budget = budget
         share = budget.concurrency if budget is not None else max_concurrency
@@ -54,12 +79,14 @@ class RateGate:
         self._condition: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused_until = 0.0
-        rate = budget.requests_per_second if budget is not None else requests_per_second
-        self._interval = 1.0 / rate if rate > 0 else 0.0
-        self._next_slot = 0.0
-        self._time_rate = budget.execution_seconds_per_second if budget is not None else 0.0
-        self._time_tokens = self._time_rate  # one second's worth to start with
-        self._time_at = time.monotonic()
+        self._requests: _Bucket | None = None
+        self._time: _Bucket | None = None
+        if budget is not None:
+            window = budget.window_seconds
+            self._requests = _Bucket(budget.requests_per_second, budget.requests_per_second * window)
+            self._time = _Bucket(budget.execution_seconds_per_second, budget.execution_seconds_per_second * window)
+        elif requests_per_second > 0:
+            self._requests = _Bucket(requests_per_second, 1.0)  # strict spacing, no burst
 
     def _cond(self) -> asyncio.Condition:
         loop = asyncio.get_running_loop()
@@ -85,33 +112,22 @@ class RateGate:
             share = max(1, degree_of_parallelism // self.instances)
             self.limit = max(1, min(self.max_concurrency, share))
 
-    def _refill_time(self) -> None:
-        now = time.monotonic()
-        burst = max(1.0, self._time_rate)  # at most a second's worth (or one request) saved up
-        self._time_tokens = min(burst, self._time_tokens + (now - self._time_at) * self._time_rate)
-        self._time_at = now
-
     def charge(self, seconds: float) -> None:
         """A request took `seconds` (the execution-time budget counts the server's time; the time seen by
         the client is its upper bound)."""
-        if self._time_rate > 0:
-            self._refill_time()
-            self._time_tokens -= seconds
+        if self._time is not None:
+            self._time.take(seconds)
 
     async def _wait_budget(self) -> None:
         while (wait := self.paused_for()) > 0:
             await asyncio.sleep(wait)
-        if self._time_rate > 0:
-            self._refill_time()
-            while self._time_tokens < 0:
-                await asyncio.sleep(-self._time_tokens / self._time_rate)
-                self._refill_time()
-        if self._interval:
-            now = time.monotonic()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self._interval
-            if slot > now:
-                await asyncio.sleep(slot - now)
+        if self._time is not None:
+            while (wait := self._time.wait_seconds()) > 0:
+                await asyncio.sleep(wait)
+        if self._requests is not None:
+            self._requests.take(1.0)
+            if (wait := self._requests.wait_seconds()) > 0:
+                await asyncio.sleep(wait)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

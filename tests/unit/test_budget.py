@@ -42,18 +42,37 @@ def test_the_dop_hint_is_divided_across_instances() -> None:
 
 
 def test_requests_that_spend_the_time_budget_hold_the_next_ones() -> None:
-    gate = RateGate(10, budget=Budget(execution_seconds_per_window=30.0, headroom=1.0, requests_per_window=10**6))
-    # 0.1 s of server time per second: a request that took 0.3 s makes the next wait about 0.2 s
+    # 0.2 s of server time per 1-second window: once a request has taken 0.25 s the next waits ~0.25 s
+    budget = Budget(execution_seconds_per_window=0.2, window_seconds=1.0, headroom=1.0, requests_per_window=10**6)
+    gate = RateGate(10, budget=budget)
 
     async def scenario() -> float:
         async with gate.slot():
             pass
-        gate.charge(0.3)
+        gate.charge(0.25)
         started = time.monotonic()
         async with gate.slot():
             return time.monotonic() - started
 
     assert asyncio.run(scenario()) >= 0.15
+
+
+def test_a_quiet_gate_bursts_up_to_its_share_of_the_window_then_keeps_the_rate() -> None:
+    # 20 requests per 10-second window: 20 go at once, the next ones at 2 a second
+    budget = Budget(requests_per_window=20, window_seconds=10.0, headroom=1.0, execution_seconds_per_window=10**6)
+    gate = RateGate(50, budget=budget)
+
+    async def scenario() -> list[float]:
+        started = time.monotonic()
+        moments = []
+        for _ in range(22):
+            async with gate.slot():
+                moments.append(time.monotonic() - started)
+        return moments
+
+    moments = asyncio.run(scenario())
+    assert moments[19] < 0.2
+    assert moments[21] >= 0.9
 
 
 def test_several_application_users_are_read_from_the_settings() -> None:
