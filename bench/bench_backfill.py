@@ -25,8 +25,6 @@ import sys
 import time
 from typing import Any
 
-import httpx
-
 from devstack.stack import PROJECT_DIR, Stack, StackOptions
 from shared.adapters.dataverse_auth import StaticToken
 from shared.adapters.dataverse_http import DataverseClient, make_http_client
@@ -89,8 +87,18 @@ def check_crm(stack: Stack, customers: int, seeded: list[dict[str, Any]]) -> dic
     rows = stack.client("dataverse", timeout=600).get("/_control/tables/contacts").json()
     keys = [r[KEY] for r in rows if r.get(KEY)]
     linked = sum(1 for r in rows if r.get("lastname") != "FromCRM" and r.get(KEY) and r.get("emailaddress1"))
-    seeded_linked = sum(1 for r in rows if r.get(KEY) and str(r.get("emailaddress1", "")).upper() in {s["emailaddress1"] for s in seeded})
-    return {"keyed": len(keys), "distinct": len(set(keys)), "rows": len(rows), "seeded_linked": seeded_linked, "linked": linked}
+    seeded_linked = sum(
+        1
+        for r in rows
+        if r.get(KEY) and str(r.get("emailaddress1", "")).upper() in {s["emailaddress1"] for s in seeded}
+    )
+    return {
+        "keyed": len(keys),
+        "distinct": len(set(keys)),
+        "rows": len(rows),
+        "seeded_linked": seeded_linked,
+        "linked": linked,
+    }
 
 
 async def per_record(stack: Stack, people: list[dict[str, Any]]) -> dict[str, Any]:
@@ -108,8 +116,14 @@ async def per_record(stack: Stack, people: list[dict[str, Any]]) -> dict[str, An
 
     async def one(person: dict[str, Any]) -> None:
         nonlocal done
-        rows = await client.query("contacts", f"emailaddress1 eq {odata_string(person['email_address'])}", ["contactid"])
-        payload = {"firstname": person.get("given_name"), "lastname": person.get("family_name"), "emailaddress1": person["email_address"]}
+        rows = await client.query(
+            "contacts", f"emailaddress1 eq {odata_string(person['email_address'])}", ["contactid"]
+        )
+        payload = {
+            "firstname": person.get("given_name"),
+            "lastname": person.get("family_name"),
+            "emailaddress1": person["email_address"],
+        }
         if rows:
             await client.update("contacts", rows[0]["contactid"], {**payload, KEY: person["id"]})
         else:
@@ -148,7 +162,10 @@ def main() -> None:
         result: dict[str, Any] = {}
         if args.per_record:
             square = stack.client("square", timeout=600)
-            square.post("/_control/history/generate", json={"customers": args.per_record, "seed": 11, "first_number": args.customers + 10}).raise_for_status()
+            square.post(
+                "/_control/history/generate",
+                json={"customers": args.per_record, "seed": 11, "first_number": args.customers + 10},
+            ).raise_for_status()
             everyone = square.get("/_control/customers").json()
             listed = list(everyone.values()) if isinstance(everyone, dict) else list(everyone)
             keyed = {r[KEY] for r in dataverse.get("/_control/tables/contacts", timeout=600).json() if r.get(KEY)}
@@ -172,8 +189,10 @@ def report(args: Any, prepared: float, bulk: dict[str, Any], crm: dict[str, int]
         f"({requests / args.customers:.4f} per record, target <= 0.01), 429s {throttled} "
         f"({100 * throttled / max(1, requests):.2f} % of requests, target < 1 %), peak RSS {bulk['peak_rss_mb']:.0f} MB"
     )
-    print(f"  CRM after: {crm['keyed']} keyed contacts, {crm['distinct']} distinct keys, {crm['rows']} rows, "
-          f"{crm['seeded_linked']} of the seeded contacts linked (not duplicated)")
+    print(
+        f"  CRM after: {crm['keyed']} keyed contacts, {crm['distinct']} distinct keys, {crm['rows']} rows, "
+        f"{crm['seeded_linked']} of the seeded contacts linked (not duplicated)"
+    )
     print(f"  Dataverse stats: { {k: v for k, v in stats.items() if not isinstance(v, dict)} }")
     if single:
         single_rate = single["records"] / single["seconds"]

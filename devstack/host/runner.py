@@ -42,7 +42,7 @@ def queue_options(project_dir: Path) -> QueueOptions:
     host_json = json.loads((project_dir / "host.json").read_text(encoding="utf-8"))
     service_bus = host_json.get("extensions", {}).get("serviceBus", {})
     return QueueOptions(
-        max_message_batch=int(service_bus.get("maxMessageBatchSize", 1000)),
+        max_message_batch=int(os.environ.get("LOCAL_QUEUE_MAX_BATCH", service_bus.get("maxMessageBatchSize", 1000))),
         concurrent_batches=int(os.environ.get("LOCAL_QUEUE_CONCURRENT_BATCHES", "1")),
         max_poll_interval=float(os.environ.get("LOCAL_QUEUE_MAX_POLL_SECONDS", "0.5")),
         lock_seconds=int(os.environ.get("LOCAL_QUEUE_LOCK_SECONDS", "30")),
