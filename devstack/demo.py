@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from devstack.sales_scenario import STACK_ENV, SalesPlan, drive_sales, prepare, sales_summary, wait_for_sales
+from devstack.sales_scenario import STACK_ENV, SalesPlan, run_sales, sales_summary
 from devstack.scenario import ScenarioPlan, run_scenario, summary
 from devstack.stack import PROJECT_DIR, Stack, StackOptions
 
@@ -33,18 +33,14 @@ def main() -> int:
         print(
             f"Driving {args.customers} customers through the Square emulator (duplicated, delayed, reordered webhooks)"
         )
-        result = run_scenario(stack, ScenarioPlan(customers=args.customers), timeout=args.timeout)
+        result = run_scenario(stack, ScenarioPlan(customers=args.customers), timeout=args.timeout, show_progress=True)
         print(f"Ringing up {args.sales} sales at the tills, with refunds and a catalog change")
-        with stack.client("square") as square, stack.client("dataverse") as dataverse:
-            prepare(dataverse)
-            live = [c["id"] for c in square.get("/_control/customers").json()["customers"]]
-            sales = drive_sales(square, live, SalesPlan(sales=args.sales))
-            square.post("/_control/flush", params={"timeout": str(args.timeout)}, timeout=args.timeout + 10)
-            sales = wait_for_sales(square, dataverse, sales, args.timeout)
+        sales = run_sales(stack, SalesPlan(sales=args.sales), args.timeout, show_progress=True)
+    print()
     print(summary(result))
     print(sales_summary(sales))
-    print("  Console:   run `make serve`, then open the printed /api/console/ address and enter the printed key;")
-    print("             or in a terminal: TILLBRIDGE_URL=… TILLBRIDGE_FUNCTION_KEY=… tillbridge failures list")
+    print("  Next:      `make serve-demo` serves this stack with the same data: it prints the console address,")
+    print("             the function key and ready-to-paste `tillbridge` commands (docs/operations.md)")
     return 0 if result.ok and not sales.unconverged else 1
 
 

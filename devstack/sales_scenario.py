@@ -4,6 +4,7 @@ open a case), and a catalog change — then a check that the CRM holds exactly w
 
 from __future__ import annotations
 
+import io
 import random
 import time
 from dataclasses import dataclass, field
@@ -12,8 +13,12 @@ from typing import Any
 import httpx
 
 from devstack.commerce_check import catalog_from, commerce_differences
+from devstack.progress import PhaseProgress
+from devstack.scenario import labelled
+from devstack.stack import Stack
 
 WEST_TEAM = "33333333-3333-3333-3333-333333333333"
+DEFAULT_OWNER = "00000000-0000-0000-0000-0000000000a1"
 STORES = [
     ("STOREWEST0001", "Grant Park", "USD"),
     ("STOREEAST0002", "Midtown", "USD"),
@@ -21,11 +26,19 @@ STORES = [
 ]
 UNMAPPED = "STOREEAST0002"
 OWNERS = (
-    '{"default_owner": "systemusers/00000000-0000-0000-0000-0000000000a1", "locations": {'
+    f'{{"default_owner": "systemusers/{DEFAULT_OWNER}", "locations": {{'
     f'"STOREWEST0001": {{"owner": "teams/{WEST_TEAM}", "business_unit": "West", "territory": "Bay Area"}}, '
     f'"STORETOKYO003": {{"owner": "teams/{WEST_TEAM}", "territory": "Kanto"}}}}}}'
 )
-STACK_ENV = {"LOCATION_OWNERS": OWNERS, "REFUND_CASE_THRESHOLD": "25"}
+# What the CRM must show for each store under OWNERS (an unmapped store takes the default owner).
+EXPECTED_OWNERS = {
+    "STOREWEST0001": {"owner": WEST_TEAM, "business_unit": "West", "territory": "Bay Area"},
+    "STOREEAST0002": {"owner": DEFAULT_OWNER},
+    "STORETOKYO003": {"owner": WEST_TEAM, "territory": "Kanto"},
+}
+CASE_THRESHOLD = 25
+STACK_ENV = {"LOCATION_OWNERS": OWNERS, "REFUND_CASE_THRESHOLD": str(CASE_THRESHOLD)}
+CRM_TABLES = ("tb_transactions", "tb_transactionlines", "tb_payments", "tb_refunds", "tb_locations", "incidents")
 MENU = [
     ("Tea", "Drinks", 350),
     ("Latte", "Drinks", 475),
@@ -49,7 +62,9 @@ class SalesResult:
     refunds: int = 0
     crm: dict[str, int] = field(default_factory=dict)
     unconverged: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # from the last webhook delivered until the CRM matched Square
+    in_step: tuple[int, int] = (0, 0)  # (Square objects the CRM holds exactly, objects checked) at the last check
+    throughput: str = ""
 
 
 def prepare(dataverse: httpx.Client) -> None:
@@ -112,37 +127,80 @@ def drive_sales(square: httpx.Client, customer_ids: list[str], plan: SalesPlan) 
 
 
 def crm_commerce(dataverse: httpx.Client) -> dict[str, list[dict[str, Any]]]:
-    names = ("tb_transactions", "tb_transactionlines", "tb_payments", "tb_refunds", "tb_locations", "incidents")
-    return {name: dataverse.get(f"/_control/tables/{name}").json() for name in names}
+    return {name: dataverse.get(f"/_control/tables/{name}").json() for name in (*CRM_TABLES, "contacts")}
+
+
+def square_commerce(square: httpx.Client) -> dict[str, Any]:
+    """Square's commerce state, with which customers were merged into which (buyers follow merges)."""
+    state: dict[str, Any] = square.get("/_control/commerce").json()
+    state["merged_into"] = square.get("/_control/customers").json()["merged_into"]
+    return state
+
+
+def check_sales(square: httpx.Client, dataverse: httpx.Client) -> tuple[dict[str, str], dict[str, int]]:
+    """What differs between Square's commerce state and the CRM's, and the CRM's row counts."""
+    state, crm = square_commerce(square), crm_commerce(dataverse)
+    problems = commerce_differences(state, crm, catalog_from(state["catalog"]), EXPECTED_OWNERS, CASE_THRESHOLD)
+    return problems, {name: len(crm[name]) for name in CRM_TABLES}
 
 
 def wait_for_sales(square: httpx.Client, dataverse: httpx.Client, result: SalesResult, timeout: float) -> SalesResult:
     started = time.monotonic()
     while True:
-        state = square.get("/_control/commerce").json()
-        crm = crm_commerce(dataverse)
-        result.unconverged = commerce_differences(state, crm, catalog_from(state["catalog"]))
+        result.unconverged, result.crm = check_sales(square, dataverse)
+        checked = sum(result.crm.get(name, 0) for name in ("tb_transactions", "tb_payments", "tb_refunds"))
+        result.in_step = (max(0, checked - len(result.unconverged)), checked)
         if not result.unconverged or time.monotonic() - started > timeout:
             break
         time.sleep(0.5)
     result.seconds = time.monotonic() - started
-    result.crm = {name: len(rows) for name, rows in crm.items()}
     return result
+
+
+def run_sales(stack: Stack, plan: SalesPlan, timeout: float, *, show_progress: bool = False) -> SalesResult:
+    """Ring up the store day on the Square emulator (to its live customers) and wait until the CRM matches."""
+    result = SalesResult()
+    started = time.monotonic()
+    out = None if show_progress else io.StringIO()
+    with (
+        stack.client("square") as square,
+        stack.client("dataverse") as dataverse,
+        PhaseProgress(stack, "sales", lambda: result.in_step, out=out) as progress,
+    ):
+        prepare(dataverse)
+        live = [c["id"] for c in square.get("/_control/customers").json()["customers"]]
+        result = drive_sales(square, live, plan)
+        square.post("/_control/flush", params={"timeout": str(timeout)}, timeout=timeout + 10)
+        result = wait_for_sales(square, dataverse, result, timeout)
+    result.throughput = progress.throughput(time.monotonic() - started)
+    return result
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def sales_summary(result: SalesResult) -> str:
     crm = result.crm
-    status = (
-        "OK — every sale, line, payment, refund and store matches Square"
-        if not result.unconverged
-        else (f"NOT CONVERGED: {len(result.unconverged)} objects, e.g. {list(result.unconverged.items())[:3]}")
-    )
+    if result.unconverged:
+        examples = "; ".join(f"{oid}: {problem}" for oid, problem in list(result.unconverged.items())[:3])
+        status = f"NOT CONVERGED: {len(result.unconverged)} objects differ, e.g. {examples}"
+    else:
+        status = "OK — every sale, line, payment, refund, store, buyer link, contact total and case matches Square"
     return "\n".join(
         [
-            f"  Sales:     {result.orders} sales rung up in 3 stores (one unmapped, one in JPY), {result.refunds} refunds, one catalog change",
-            f"  CRM:       {crm.get('tb_transactions', 0)} transactions, {crm.get('tb_transactionlines', 0)} lines, "
-            f"{crm.get('tb_payments', 0)} payments, {crm.get('tb_refunds', 0)} refunds, {crm.get('incidents', 0)} cases, "
-            f"{crm.get('tb_locations', 0)} stores",
-            f"  Result:    {status}",
+            *labelled(
+                "Sales:",
+                f"{result.orders} sales rung up in 3 stores (one unmapped, one in JPY), {result.refunds} refunds, "
+                "one catalog change",
+            ),
+            *labelled(
+                "CRM:",
+                f"{crm.get('tb_transactions', 0)} transactions, {crm.get('tb_transactionlines', 0)} lines, "
+                f"{crm.get('tb_payments', 0)} payments, {crm.get('tb_refunds', 0)} refunds, "
+                f"{_count(crm.get('incidents', 0), 'case')}, {crm.get('tb_locations', 0)} stores",
+            ),
+            *(labelled("Throughput:", result.throughput) if result.throughput else []),
+            *labelled("Result:", f"{status} ({result.seconds:.1f} s after the last webhook was delivered)"),
         ]
     )

@@ -8,7 +8,9 @@ carry data the CRM cannot take, and some match contacts that already exist in th
 from __future__ import annotations
 
 import asyncio
+import io
 import random
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 
 from devstack.crm_check import differences
+from devstack.progress import PhaseProgress
 from devstack.stack import Stack
 from shared.adapters.table_state import table_state_store
 
@@ -43,6 +46,11 @@ CITIES = [
 ]
 
 
+# How often the CRM is compared with Square while the scenario runs (the latency figures' resolution): each
+# poll reads every customer and contact from the emulators, which compete with the host for the CPU.
+POLL_SECONDS = 0.25
+
+
 @dataclass
 class ScenarioPlan:
     customers: int = 300
@@ -67,7 +75,8 @@ class ScenarioResult:
     unconverged: dict[str, str]
     expected_failures: set[str]
     latencies: list[float] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # from the last webhook delivered until the CRM matched Square
+    throughput: str = ""
 
     @property
     def ok(self) -> bool:
@@ -78,9 +87,10 @@ class ScenarioResult:
 def _person(rng: random.Random, index: int) -> dict[str, Any]:
     first, last = rng.choice(FIRST), rng.choice(LAST)
     city, state, postal = rng.choice(CITIES)
+    padded = index % 5 == 0  # as typed at a till: stray spaces the CRM must not keep
     return {
-        "given_name": first,
-        "family_name": last,
+        "given_name": f"  {first} " if padded else first,
+        "family_name": f"{last} " if padded else last,
         "email_address": f"{first}.{last}.{index}@Example.com",
         "phone_number": f"+1 (212) 555-{index:04d}" if index % 3 else f"212.555.{index:04d}",
         "address": {
@@ -214,7 +224,8 @@ class Observer:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
         self.converged_at: dict[str, float] = {}
-        self.problems: dict[str, str] = {}
+        self.excluded: set[str] = set()  # customers expected to fail (not counted as in step or not)
+        self.in_step = (0, 0)  # (customers whose contact matches Square, customers checked) at the last poll
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._square = httpx.Client(base_url=driver.square.base_url, timeout=30)
@@ -229,6 +240,7 @@ class Observer:
         contacts = self._dataverse.get("/_control/tables/contacts").json()
         now = time.monotonic()
         problems = differences(ids, square_state, contacts)
+        self.in_step = (len(ids) - len(problems), len(ids))
         for customer_id in ids - set(problems):
             if self.converged_at.get(customer_id, -1.0) < self.driver.changed_at.get(customer_id, 0.0):
                 self.converged_at[customer_id] = now
@@ -236,17 +248,18 @@ class Observer:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.poll(set(self.driver.changed_at))
-            self._stop.wait(0.1)
+            self.poll(set(self.driver.changed_at) - self.excluded)
+            self._stop.wait(POLL_SECONDS)
 
     def wait(self, ids: set[str], timeout: float) -> dict[str, str]:
+        """Poll (in this thread from now on) until the CRM matches Square for `ids` or `timeout` passes."""
+        self._stop.set()
+        self._thread.join(30)
         deadline = time.monotonic() + timeout
         problems = self.poll(ids)
         while problems and time.monotonic() < deadline:
-            time.sleep(0.2)
+            time.sleep(POLL_SECONDS)
             problems = self.poll(ids)
-        self._stop.set()
-        self._thread.join(5)
         return problems
 
     def latencies(self, ids: set[str]) -> list[float]:
@@ -305,39 +318,77 @@ def failure_line(open_failures: list[dict[str, Any]]) -> str:
     return f"Failures to review: {len(open_failures)} open ({reasons})"
 
 
+def labelled(label: str, text: str, width: int = 100) -> list[str]:
+    """`  Label:    text`, wrapped at `width` under the text (words, ids and URLs are never split)."""
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=f"  {label:<10} ",
+        subsequent_indent=" " * 13,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _failure_lines(failure: dict[str, Any]) -> list[str]:
+    detail = f"field {failure['field']}" if failure["field"] else f"candidates {', '.join(failure['candidates'])}"
+    head = f"- {failure['record_id']}  {failure['reason']}  {detail}"
+
+    def wrap(text: str, first: int) -> list[str]:
+        return textwrap.wrap(text, 100, initial_indent=" " * first, subsequent_indent=" " * 6, break_long_words=False)
+
+    return [*wrap(head, 4), *wrap(failure["message"], 6)]
+
+
 def summary(result: ScenarioResult) -> str:
     square, crm, delivery = result.square, result.crm, result.delivery
+    open_failures = [f for f in result.failures if f["status"] == "open"]
     lines = [
         "Tillbridge demo — Square customers → Dataverse contacts (local stack)",
-        f"  Square:    {square['live']} live customers, {square['deleted']} deleted, "
-        f"{square['merged_away']} merged away",
-        f"  Webhooks:  {delivery['delivered']} events delivered, {delivery['duplicates_sent']} duplicates sent, "
-        f"{delivery['attempts']} attempts",
-        f"  CRM:       {crm['active_linked']} active linked contacts, {crm['deactivated']} deactivated, "
-        f"{crm['merged']} merged, {crm['contacts']} contacts in all; {crm['requests']} Dataverse requests",
-        f"  Latency:   change in Square → visible in CRM: p50 {percentile(result.latencies, 0.5):.2f} s, "
-        f"p95 {percentile(result.latencies, 0.95):.2f} s over {len(result.latencies)} customers "
-        "(CRM polled every 0.1 s while the scenario ran)",
+        *labelled(
+            "Square:",
+            f"{square['live']} live customers, {square['deleted']} deleted, {square['merged_away']} merged away",
+        ),
+        *labelled(
+            "Webhooks:",
+            f"{delivery['delivered']} events delivered, {delivery['duplicates_sent']} duplicates sent, "
+            f"{delivery['attempts']} attempts",
+        ),
+        *labelled(
+            "CRM:",
+            f"{crm['active_linked']} active linked contacts, {crm['deactivated']} deactivated, {crm['merged']} "
+            f"merged, {crm['contacts']} contacts in all; {crm['requests']} Dataverse requests",
+        ),
+        *labelled(
+            "Latency:",
+            f"change in Square → visible in CRM: p50 {percentile(result.latencies, 0.5):.2f} s, "
+            f"p95 {percentile(result.latencies, 0.95):.2f} s over {len(result.latencies)} customers "
+            f"(CRM polled every {POLL_SECONDS} s while the scenario ran)",
+        ),
+        *(labelled("Throughput:", result.throughput) if result.throughput else []),
+        *labelled("Failures:", f"{len(open_failures)} open (expected {len(result.expected_failures)}):"),
     ]
-    open_failures = [f for f in result.failures if f["status"] == "open"]
-    lines.append(f"  Failures:  {len(open_failures)} open (expected {len(result.expected_failures)}):")
     for failure in sorted(open_failures, key=lambda f: (f["reason"], f["record_id"])):
-        detail = f"field {failure['field']}" if failure["field"] else f"candidates {', '.join(failure['candidates'])}"
-        lines.append(f"    - {failure['record_id']}  {failure['reason']:<13} {detail}: {failure['message'][:90]}")
+        lines += _failure_lines(failure)
     if result.unconverged:
-        lines.append(
-            f"  NOT CONVERGED: {len(result.unconverged)} customers, e.g. {list(result.unconverged.items())[:3]}"
-        )
-    lines.append(
-        f"  Result:    {'OK — the CRM matches Square' if result.ok else 'FAILED'} (after {result.seconds:.1f} s)"
-    )
+        examples = "; ".join(f"{cid}: {problem}" for cid, problem in list(result.unconverged.items())[:3])
+        lines += labelled("NOT CONVERGED:", f"{len(result.unconverged)} customers, e.g. {examples}")
+    verdict = "OK — the CRM matches Square" if result.ok else "FAILED — the CRM does not match Square"
+    lines += labelled("Result:", f"{verdict} ({result.seconds:.1f} s after the last webhook was delivered)")
     lines.append(f"  {failure_line(open_failures)}")
     return "\n".join(lines)
 
 
-def run_scenario(stack: Stack, plan: ScenarioPlan, timeout: float = 300) -> ScenarioResult:
+def run_scenario(
+    stack: Stack, plan: ScenarioPlan, timeout: float = 300, *, show_progress: bool = False
+) -> ScenarioResult:
     driver = Driver(stack)
     observer = Observer(driver).start()
-    ids, expected_failures = drive(driver, plan)
-    driver.square.post("/_control/flush", params={"timeout": str(timeout)}, timeout=httpx.Timeout(timeout + 10))
-    return observe(stack, observer, ids, expected_failures, timeout)
+    started = time.monotonic()
+    with PhaseProgress(stack, "customers", lambda: observer.in_step, out=None if show_progress else io.StringIO()) as p:
+        ids, expected_failures = drive(driver, plan)
+        observer.excluded = expected_failures
+        driver.square.post("/_control/flush", params={"timeout": str(timeout)}, timeout=httpx.Timeout(timeout + 10))
+        result = observe(stack, observer, ids, expected_failures, timeout)
+    result.throughput = p.throughput(time.monotonic() - started)
+    return result

@@ -25,6 +25,8 @@ from shared.flows.context import FlowContext
 from shared.flows.customer_mapping import ContactColumns
 from shared.monitoring.metrics import LogMetrics
 
+Page = tuple[list[dict[str, Any]], str | None]
+
 
 @dataclass
 class FixedClock:
@@ -289,6 +291,9 @@ class FakeSquare:
     catalog: list[dict[str, Any]] = field(default_factory=list)
     catalog_latest: str | None = None
     merged_into: dict[str, str] = field(default_factory=dict)  # merged-away id → survivor id
+    events: list[dict[str, Any]] = field(default_factory=list)
+    created_by_key: dict[str, str] = field(default_factory=dict)
+    page_size: int = 100
 
     async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
         self.calls.append("retrieve_customer")
@@ -324,14 +329,6 @@ class FakeSquare:
             raise self.fail_next.pop(0)
         return list(self.catalog), None, self.catalog_latest
 
-    async def bulk_retrieve_customers(self, customer_ids: list[str]) -> dict[str, dict[str, Any] | None]:
-        self.calls.append(f"bulk_retrieve_customers:{len(customer_ids)}")
-        found: dict[str, dict[str, Any] | None] = {}
-        for customer_id in customer_ids:
-            survivor = self.merged_into.get(customer_id)
-            found[customer_id] = self.customers.get(survivor or customer_id)
-        return found
-
     async def search_customers_updated_since(
         self, start_at: str, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
@@ -339,6 +336,100 @@ class FakeSquare:
         if self.pages:
             return self.pages.pop(0)
         return list(self.customers.values()), None
+
+    # ---- history pages: offsets as cursors, `page_size` caps every page; writes keep Square's version rule
+
+    def _paged(self, items: list[dict[str, Any]], cursor: str | None, limit: int) -> Page:
+        start = int(cursor or 0)
+        end = start + min(limit, self.page_size)
+        return items[start:end], (str(end) if end < len(items) else None)
+
+    async def list_customers(
+        self, cursor: str | None = None, *, limit: int = 100, sort_field: str = "CREATED_AT", sort_order: str = "ASC"
+    ) -> Page:
+        self.calls.append(f"list_customers:{cursor}")
+        ordered = sorted(self.customers.values(), key=lambda c: (c.get("created_at", ""), c["id"]))
+        return self._paged(ordered[::-1] if sort_order == "DESC" else ordered, cursor, limit)
+
+    async def search_customers(self, query: dict[str, Any], cursor: str | None = None, *, limit: int = 100) -> Page:
+        self.calls.append(f"search_customers:{cursor}")
+        windows = (query.get("filter") or {}).items()
+
+        def inside(customer: dict[str, Any]) -> bool:
+            return all(
+                w.get("start_at", "") <= customer.get(name, "") <= w.get("end_at", "9999")
+                for name, w in windows
+                if name in ("created_at", "updated_at")
+            )
+
+        found = sorted((c for c in self.customers.values() if inside(c)), key=lambda c: c.get("created_at", ""))
+        return self._paged(found, cursor, limit)
+
+    async def bulk_retrieve_customers(self, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
+        self.calls.extend(
+            f"bulk_retrieve_customers:{len(customer_ids[i : i + 100])}" for i in range(0, len(customer_ids), 100)
+        )
+        found = {i: self.customers.get(self.merged_into.get(i, i)) for i in customer_ids}
+        return {i: customer for i, customer in found.items() if customer is not None}
+
+    async def search_orders(
+        self, location_ids: list[str], query: dict[str, Any], cursor: str | None = None, *, limit: int = 500
+    ) -> Page:
+        self.calls.append(f"search_orders:{','.join(location_ids)}:{cursor}")
+        found = [o for o in self.orders.values() if o.get("location_id") in location_ids]
+        return self._paged(found, cursor, limit)
+
+    async def list_payments(self, cursor: str | None = None, **params: str | int | None) -> Page:
+        self.calls.append(f"list_payments:{params.get('location_id')}:{cursor}")
+        location = params.get("location_id") or next(iter(self.locations), None)
+        found = [p for p in self.payments.values() if p.get("location_id") == location]
+        return self._paged(found, cursor, int(params.get("limit") or 100))
+
+    async def list_refunds(self, cursor: str | None = None, **params: str | int | None) -> Page:
+        self.calls.append(f"list_refunds:{cursor}")
+        location = params.get("location_id")
+        found = [r for r in self.refunds.values() if location in (None, r.get("location_id"))]
+        return self._paged(found, cursor, int(params.get("limit") or 100))
+
+    async def list_locations(self) -> list[dict[str, Any]]:
+        self.calls.append("list_locations")
+        return sorted(self.locations.values(), key=lambda loc: str(loc.get("name", "")))
+
+    async def search_events(self, query: dict[str, Any], cursor: str | None = None, *, limit: int = 100) -> Page:
+        self.calls.append(f"search_events:{cursor}")
+        types = (query.get("filter") or {}).get("event_types")
+        found = [e for e in self.events if types is None or e.get("type") in types]
+        return self._paged(found, cursor, limit)
+
+    async def update_customer(
+        self, customer_id: str, changes: dict[str, Any], *, version: int | None = None
+    ) -> dict[str, Any] | None:
+        self.calls.append(f"update_customer:{customer_id}")
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        customer = self.customers.get(customer_id)
+        if customer is None:
+            return None
+        if version is not None and version != customer.get("version", 0):
+            raise ConcurrencyError(f"Square 400 VERSION_MISMATCH ({customer_id})")
+        for name, value in changes.items():
+            if value is None:
+                customer.pop(name, None)
+            else:
+                customer[name] = value
+        customer["version"] = int(customer.get("version", 0)) + 1
+        return dict(customer)
+
+    async def create_customer(self, fields: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        self.calls.append(f"create_customer:{idempotency_key}")
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        if idempotency_key in self.created_by_key:
+            return dict(self.customers[self.created_by_key[idempotency_key]])
+        customer = {**fields, "id": f"CUST{len(self.customers) + 1:022d}", "version": 0}
+        self.customers[customer["id"]] = customer
+        self.created_by_key[idempotency_key] = customer["id"]
+        return dict(customer)
 
 
 class NoTraces:

@@ -110,7 +110,12 @@ def secret_set(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="tillbridge", description="Tillbridge operations")
+    root = argparse.ArgumentParser(
+        prog="tillbridge",
+        description="Tillbridge operations. status, failures, replay and flows call the admin API at "
+        "TILLBRIDGE_URL with the function key in TILLBRIDGE_FUNCTION_KEY (`make serve-demo` prints both for the "
+        "local stack); listings take --json for scripts. See docs/operations.md.",
+    )
     groups = root.add_subparsers(dest="group", required=True)
     add_ops_commands(groups)
     add_backfill_command(groups)

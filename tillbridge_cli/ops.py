@@ -1,18 +1,71 @@
-"""`tillbridge status | failures … | replay | flows …`: the admin API for people in a terminal."""
+"""`tillbridge status | failures … | replay | flows …`: the admin API for people in a terminal.
+
+Listings print tables that never cut a value: a table too wide for the terminal becomes one block per
+row, and `--json` prints the admin API's documents for scripts. Option values are checked before any
+call (`--status all` is refused with the accepted values, never answered with an empty list).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
-out = Console(highlight=False)
+from shared.core.times import parse_time
+from shared.pipeline.registry import FLOWS, OPERATED_FLOWS
+
+STATUSES = ("open", "retrying", "resolved", "ignored", "any")  # "any": every status (the admin API's filter)
+
+
+def console() -> Console:
+    """A console sized for the terminal as it is now (COLUMNS or the real width), writing to stdout."""
+    return Console(highlight=False)
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def print_rows(headers: Sequence[str], rows: list[list[str]], *, title: str | None = None, lead: int = 2) -> None:
+    """A table when it fits the terminal; otherwise one block per row (its first `lead` values on one line,
+    the rest as `name: value` below), each line as long as it needs (the terminal wraps it): nothing is
+    ever cut or ellipsised."""
+    out = console()
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    if sum(widths) + 3 * len(widths) + 1 <= out.width:
+        table = Table(*(Column(h, no_wrap=True) for h in headers), title=title)
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row))
+        out.print(table)
+        return
+    if title:
+        out.print(Text(title, style="bold"))
+    for row in rows:
+        out.print(Text("  ".join(row[:lead])), soft_wrap=True)
+        rest = "  ".join(f"{name}: {value}" for name, value in zip(headers[lead:], row[lead:], strict=True) if value)
+        out.print(Text("    " + rest), soft_wrap=True)
+
+
+def _time_option(value: str) -> str:
+    """An RFC 3339 time (e.g. 2026-11-22T08:00:00Z), checked before anything is sent."""
+    if parse_time(value) is None:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {value!r} (e.g. 2026-11-22T08:00:00Z)")
+    return value
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
+    return int(value)
 
 
 class AdminApiError(Exception):
@@ -70,60 +123,70 @@ def _filters(args: argparse.Namespace) -> dict[str, str]:
 
 def status(args: argparse.Namespace) -> int:
     health = client().call("GET", "health")
+    if args.json:
+        print_json(health)
+        return 0
     queue = health.get("queue", {})
-    out.print(
+    console().print(
         f"[bold]{health['status']}[/bold]  queue {queue.get('active')}  dead letters {queue.get('dead_letter')}  "
         f"dead-lettered failures {health['dead_lettered_failures']}  "
-        f"last reconcile {health.get('last_reconcile') or 'never'}"
+        f"last reconcile {health.get('last_reconcile') or 'never'}",
+        soft_wrap=True,
     )
-    table = Table("flow", "state", "last write", "lag (s)", "open failures")
-    for flow in health["flows"]:
-        table.add_row(
+    rows = [
+        [
             flow["flow"],
             "paused" if flow["paused"] else "running",
             flow["last_written_at"] or "never",
             str(flow["lag_seconds"]),
             str(flow["open_failures"]),
-        )
-    out.print(table)
+        ]
+        for flow in health["flows"]
+    ]
+    print_rows(("flow", "state", "last write", "lag (s)", "open failures"), rows)
     return 0
 
 
 def failures_list(args: argparse.Namespace) -> int:
-    table = Table("flow", "record", "reason", "field", "attempts", "last seen", "status", title="Failures")
-    rows = 0
-    for failure in client().failures(_filters(args), args.limit):
-        table.add_row(
-            failure["flow"],
-            failure["record_id"],
-            failure["reason_code"],
-            failure["field"] or "",
-            str(failure["attempts"]),
-            failure["last_seen"],
-            failure["status"],
-        )
-        rows += 1
-    out.print(table)
-    out.print(f"{rows} shown")
+    found = list(client().failures(_filters(args), args.limit))
+    if args.json:
+        print_json(found)
+        return 0
+    headers = ("flow", "record", "reason", "field", "attempts", "last seen", "status")
+    rows = [
+        [
+            f["flow"],
+            f["record_id"],
+            f["reason_code"],
+            f["field"] or "",
+            str(f["attempts"]),
+            f["last_seen"],
+            f["status"],
+        ]
+        for f in found
+    ]
+    print_rows(headers, rows, title="Failures")
+    console().print(f"{len(rows)} shown")
     return 0
 
 
 def failures_show(args: argparse.Namespace) -> int:
     record = client().call("GET", f"records/{args.flow}/{args.record_id}")
+    if args.json:
+        print_json(record)
+        return 0
     failure = record.get("failure") or {}
-    out.print(
-        f"[bold]{args.flow}/{args.record_id}[/bold]  "
-        f"{failure.get('status', 'no failure')}  {failure.get('reason_code', '')}"
-    )
+    out = console()
+    out.print(Text(f"{args.flow}/{args.record_id}", style="bold"), soft_wrap=True)
+    out.print(Text(f"{failure.get('status', 'no failure')}  {failure.get('reason_code', '')}"))
     if failure.get("message"):
-        out.print(failure["message"])
-    table = Table("attempt", "event", "stage", "at", "detail", title="Timeline")
-    for attempt in record["attempts"]:
-        for step in attempt["steps"]:
-            table.add_row(
-                str(attempt["attempt"]), attempt["event_type"], step["stage"], step["at"], str(step["detail"])[:80]
-            )
-    out.print(table)
+        out.print(Text(failure["message"]))
+    rows = [
+        [str(attempt["attempt"]), attempt["event_type"], step["stage"], step["at"], json.dumps(step["detail"])]
+        for attempt in record["attempts"]
+        for step in attempt["steps"]
+    ]
+    print_rows(("attempt", "event", "stage", "at", "detail"), rows, title="Timeline", lead=3)
     return 0
 
 
@@ -133,10 +196,11 @@ def failures_retry(args: argparse.Namespace) -> int:
         if not (args.flow and args.record_id):
             raise AdminApiError("give FLOW RECORD_ID, or --all with filters")
         result = api.call("POST", f"failures/{args.flow}/{args.record_id}/retry")
-        out.print(f"retry queued as {result['retry_event_id']}")
+        console().print(f"retry queued as {result['retry_event_id']}", soft_wrap=True)
         return 0
     targets = list(api.failures(_filters(args), args.limit))
     columns = (TextColumn("retrying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    out = console()
     with Progress(*columns, console=out, transient=False) as progress:
         task = progress.add_task("retry", total=len(targets))
         for failure in targets:
@@ -149,60 +213,68 @@ def failures_retry(args: argparse.Namespace) -> int:
 def failures_resolve(args: argparse.Namespace) -> int:
     status_ = "ignored" if args.ignore else "resolved"
     client().call("POST", f"failures/{args.flow}/{args.record_id}/resolve", body={"status": status_, "note": args.note})
-    out.print(f"{args.flow}/{args.record_id} marked {status_}")
+    console().print(Text(f"{args.flow}/{args.record_id} marked {status_}"), soft_wrap=True)
     return 0
 
 
 def replay(args: argparse.Namespace) -> int:
     result = client().call("POST", "replay", body={"from": args.since, "to": args.until, "flow": args.flow or None})
-    out.print(f"{result['replayed']} event(s) re-delivered")
+    console().print(f"{result['replayed']} event(s) re-delivered")
     return 0
 
 
 def flows_set(args: argparse.Namespace) -> int:
     result = client().call("POST", f"flows/{args.flow}/{args.action}", body={"note": args.note})
-    out.print(f"{result['flow']} {'paused' if result['paused'] else 'running'}")
+    console().print(f"{result['flow']} {'paused' if result['paused'] else 'running'}")
     return 0
 
 
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the admin API's JSON document (for scripts)")
+
+
 def add_commands(groups: Any) -> None:
-    groups.add_parser("status", help="health: queue, dead letters, flows, lag").set_defaults(run=status)
+    health = groups.add_parser("status", help="health: queue, dead letters, flows, lag")
+    _json_option(health)
+    health.set_defaults(run=status)
 
     failures = groups.add_parser("failures", help="failed records").add_subparsers(dest="command", required=True)
     listing = failures.add_parser("list", help="list failures")
     retry = failures.add_parser("retry", help="retry one failure, or --all matching the filters")
     for parser in (listing, retry):
-        parser.add_argument("--flow", default="")
-        parser.add_argument("--reason", default="")
-        parser.add_argument("--status", default="open", help="open, retrying, resolved, ignored or any")
-        parser.add_argument("--from", dest="since", default="")
-        parser.add_argument("--to", dest="until", default="")
-        parser.add_argument("--limit", type=int, default=200)
+        parser.add_argument("--flow", default="", choices=OPERATED_FLOWS, help=f"one of {', '.join(OPERATED_FLOWS)}")
+        parser.add_argument("--reason", default="", help="a reason code, e.g. invalid_data, needs_review")
+        parser.add_argument("--status", default="open", choices=STATUSES, help=f"{', '.join(STATUSES)} (default open)")
+        parser.add_argument("--from", dest="since", type=_time_option, metavar="TIME", help="RFC 3339 time")
+        parser.add_argument("--to", dest="until", type=_time_option, metavar="TIME", help="RFC 3339 time")
+        parser.add_argument("--limit", type=_positive, default=200)
+    _json_option(listing)
     listing.set_defaults(run=failures_list)
     retry.add_argument("target", nargs="*", help="FLOW RECORD_ID")
     retry.add_argument("--all", action="store_true")
     retry.set_defaults(run=_retry_args)
     show = failures.add_parser("show", help="one record's failure and timeline")
-    show.add_argument("flow")
+    show.add_argument("flow", choices=OPERATED_FLOWS)
     show.add_argument("record_id")
+    _json_option(show)
     show.set_defaults(run=failures_show)
     resolve = failures.add_parser("resolve", help="mark resolved (or --ignore) with a note")
-    resolve.add_argument("flow")
+    resolve.add_argument("flow", choices=OPERATED_FLOWS)
     resolve.add_argument("record_id")
     resolve.add_argument("--note", default="")
     resolve.add_argument("--ignore", action="store_true")
     resolve.set_defaults(run=failures_resolve)
 
     again = groups.add_parser("replay", help="re-deliver the events received in a time range")
-    again.add_argument("--from", dest="since", required=True)
-    again.add_argument("--to", dest="until", required=True)
-    again.add_argument("--flow", default="")
+    again.add_argument("--from", dest="since", required=True, type=_time_option, metavar="TIME")
+    again.add_argument("--to", dest="until", required=True, type=_time_option, metavar="TIME")
+    again.add_argument("--flow", default="", choices=tuple(FLOWS))
     again.set_defaults(run=replay)
 
     flows = groups.add_parser("flows", help="pause or resume a flow").add_subparsers(dest="command", required=True)
     for action in ("pause", "resume"):
         command = flows.add_parser(action)
-        command.add_argument("flow")
+        command.add_argument("flow", choices=tuple(FLOWS))
         command.add_argument("--note", default="")
         command.set_defaults(run=flows_set, action=action)
 
@@ -212,6 +284,8 @@ def _retry_args(args: argparse.Namespace) -> int:
         if len(args.target) != 2:
             raise AdminApiError("give FLOW RECORD_ID")
         args.flow, args.record_id = args.target
+        if args.flow not in OPERATED_FLOWS:
+            raise AdminApiError(f"no flow named {args.flow!r} (known: {', '.join(OPERATED_FLOWS)})")
     else:
         args.record_id = ""
     return failures_retry(args)

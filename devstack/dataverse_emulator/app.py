@@ -6,57 +6,35 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from dataclasses import asdict, fields
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
 from devstack.dataverse_emulator import extra_routes
+from devstack.dataverse_emulator.addressing import SEGMENT, parse_key, primary_key_form, request_path
 from devstack.dataverse_emulator.batch import batch_response
+from devstack.dataverse_emulator.bulk import ACTIONS, bulk_action
 from devstack.dataverse_emulator.control_ext import add_control_routes
 from devstack.dataverse_emulator.identity import act_as, acting_user, stop_acting
+from devstack.dataverse_emulator.protection import Budget, Limits, admit, cost_seconds, record, remaining_headers
 from devstack.dataverse_emulator.server import (
-    _SEGMENT,
     API,
     Answer,
     Call,
     Emulator,
     Fault,
     Handlers,
-    Limits,
     _error,
-    _parse_key,
     fault_answer,
 )
 from devstack.dataverse_emulator.store import DataverseFault
 
 EMULATOR_KEY = web.AppKey("emulator", Emulator)
-
-
-def _throttle(em: Emulator) -> DataverseFault | None:
-    now = time.monotonic()
-    window = em._window
-    while window and window[0] <= now - em.limits.window_seconds:
-        window.popleft()
-    if em._in_flight >= em.limits.max_concurrency:
-        return DataverseFault(
-            429,
-            "0x80072326",
-            f"Number of concurrent requests exceeded the limit of {em.limits.max_concurrency}.",
-            {"Retry-After": str(int(em.limits.retry_after_seconds) or 1)},
-        )
-    if len(window) >= em.limits.requests_per_window:
-        wait = max(em.limits.retry_after_seconds, window[0] + em.limits.window_seconds - now)
-        return DataverseFault(
-            429,
-            "0x80072322",
-            f"Number of requests exceeded the limit of {em.limits.requests_per_window} over time window of "
-            f"{int(em.limits.window_seconds)} seconds.",
-            {"Retry-After": str(max(1, round(wait)))},
-        )
-    window.append(now)
-    return None
+_ACTION = re.compile(r"^(?P<set>[A-Za-z_]\w*)/Microsoft\.Dynamics\.CRM\.(?P<action>\w+)$")
 
 
 def _take_fault(em: Emulator, method: str) -> Fault | None:
@@ -69,11 +47,12 @@ def _take_fault(em: Emulator, method: str) -> Fault | None:
 
 def route(handlers: Handlers, call: Call) -> Answer:
     """One Web API request (from HTTP or from a $batch part) → its answer; Dataverse faults become answers."""
+    handlers.operations += 1
     try:
         return _dispatch(handlers, call)
     except DataverseFault as error:
         return fault_answer(error)
-    except (json.JSONDecodeError, ValueError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
         return fault_answer(DataverseFault(400, "0x80040203", f"Bad request body: {error}"))
 
 
@@ -85,23 +64,35 @@ def _dispatch(handlers: Handlers, call: Call) -> Answer:
             200,
             {
                 "BusinessUnitId": "00000000-0000-0000-0000-0000000000b1",
-                "UserId": acting_user(),
+                "UserId": acting_user(),  # the caller (identity.py)
                 "OrganizationId": "00000000-0000-0000-0000-0000000000c1",
             },
             {"x-ms-dop-hint": str(em.limits.dop_hint)},
         )
     if tail == "Merge" and call.method == "POST":
         return handlers.merge(call)
-    if em.metadata.handles(tail):
-        status, document, headers = em.metadata.handle(call.method, tail, call.json() if call.body else None, call.base)
+    if tail == "$batch":
+        raise DataverseFault(400, "0x80060888", "Batch requests cannot be nested (Execute batch operations).")
+    if em.metadata.handles(unquote(tail)):
+        body = call.json() if call.body else None
+        status, document, headers = em.metadata.handle(call.method, unquote(tail), body, call.base, call.query)
         return Answer(status, document, headers)
     extra = extra_routes.route(handlers, call)
     if extra is not None:
         return extra
-    match = _SEGMENT.match(tail)
+    action = _ACTION.match(tail)
+    if action is not None:
+        if action.group("action") not in ACTIONS:
+            raise DataverseFault(404, "0x8006088a", f"Resource not found for the segment '{action.group('action')}'.")
+        return bulk_action(handlers, call, em.store.table(action.group("set")), action.group("action"))
+    return _table_request(handlers, call)
+
+
+def _table_request(handlers: Handlers, call: Call) -> Answer:
+    match = SEGMENT.match(call.tail)
     if match is None:
-        raise DataverseFault(404, "0x8006088a", f"Resource not found for the segment '{tail}'.")
-    table = em.store.table(match.group("name"))
+        raise DataverseFault(404, "0x8006088a", f"Resource not found for the segment '{unquote(call.tail)}'.")
+    table = handlers.em.store.table(match.group("name"))
     key_text = match.group("key")
     if key_text is None:
         if call.method == "GET":
@@ -109,11 +100,13 @@ def _dispatch(handlers: Handlers, call: Call) -> Answer:
         if call.method == "POST":
             return handlers.post_collection(call, table)
     else:
-        key = _parse_key(key_text)
+        key = primary_key_form(table, parse_key(key_text))
         if call.method == "GET":
             return handlers.get_one(call, table, key)
         if call.method == "PATCH":
             return handlers.patch(call, table, key)
+        if call.method == "DELETE":
+            return handlers.delete(call, table, key)
     raise DataverseFault(405, "0x80060888", f"The HTTP method '{call.method}' is not allowed here.")
 
 
@@ -123,68 +116,97 @@ def to_response(answer: Answer) -> web.Response:
     return web.json_response(answer.body, status=answer.status, headers=answer.headers)
 
 
+def _raw_tail(request: web.Request) -> str:
+    """The path after /api/data/v9.2/ with key text still percent-encoded: key values are decoded once, by the key
+    parser; names, actions and `$count` outside the parentheses are decoded here (addressing.request_path)."""
+    return request_path(request.rel_url.raw_path[len(API) :])
+
+
+def _base(request: web.Request) -> str:
+    """The service root as the client sees it (behind devstack/tls_proxy.py: https and the proxy's host)."""
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    return f"{scheme}://{request.headers.get('X-Forwarded-Host', request.host)}{API}"
+
+
 async def api(request: web.Request) -> web.StreamResponse:
     em = request.app[EMULATOR_KEY]
-    handlers = Handlers(em)
+    tail = _raw_tail(request)
     em.stats["requests"] += 1
-    em.stats[f"{request.method} {_kind(request.match_info['tail'])}"] += 1
-    caller = em.directory.user_for(request.headers.get("Authorization"))
-    if caller is None:
+    em.stats[f"{request.method} {_kind(tail)}"] += 1
+    user = em.user_for(request.headers.get("Authorization"))
+    if user is None:
         em.stats["status 401"] += 1
         return _error(
             DataverseFault(401, "0x80072560", "The user is not authenticated (bearer token missing or invalid).")
         )
-    throttled = _throttle(em)
+    budget, limits = user.budget, em.limits
+    throttled = admit(budget, limits, time.monotonic())
     if throttled is not None:
         em.stats["status 429"] += 1
+        em.stats[f"throttled {throttled.code}"] += 1
         return _error(throttled)
-    em._in_flight += 1
-    acting = act_as(caller)  # this request's task context: every write it makes records the caller
+    budget.in_flight += 1
+    acting = act_as(user.user_id)  # this request's task context: every write it makes records the caller
     try:
-        return await _handle(em, handlers, request)
+        response = await _handle(em, Handlers(em), request, tail, budget)
     finally:
         stop_acting(acting)
-        em._in_flight -= 1
+        budget.in_flight -= 1
+    response.headers.update(remaining_headers(budget, limits))
+    return response
 
 
-async def _handle(em: Emulator, handlers: Handlers, request: web.Request) -> web.StreamResponse:
-    if em.limits.latency_ms or em.limits.jitter_ms:
-        await asyncio.sleep((em.limits.latency_ms + random.random() * em.limits.jitter_ms) / 1000)
+async def _handle(em: Emulator, handlers: Handlers, request: web.Request, tail: str, budget: Budget) -> web.Response:
+    limits = em.limits
+    if limits.latency_ms or limits.jitter_ms:
+        await asyncio.sleep((limits.latency_ms + random.random() * limits.jitter_ms) / 1000)
     fault = _take_fault(em, request.method)
     if fault is not None and not fault.hang_after_write_seconds:
         em.stats[f"status {fault.status}"] += 1
+        record(budget, cost_seconds(limits, 0))
         headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
         return _error(DataverseFault(fault.status, fault.code, "Injected fault.", headers))
     call = Call(
         request.method,
-        request.match_info["tail"],
+        tail,
         dict(request.query),
         dict(request.headers),
         await request.read(),
-        f"{request.scheme}://{request.host}{API}",
+        _base(request),
     )
     if call.tail == "$batch" and call.method == "POST":
         response = batch_response(handlers, call)
     else:
         response = to_response(route(handlers, call))
+    cost = _charge(em, handlers, budget)
+    if limits.sleep_cost and cost:
+        await asyncio.sleep(cost)
     em.stats[f"status {response.status}"] += 1
     if fault is not None and fault.hang_after_write_seconds:
         await asyncio.sleep(fault.hang_after_write_seconds)  # applied, but the caller never hears back in time
     return response
 
 
+def _charge(em: Emulator, handlers: Handlers, budget: Budget) -> float:
+    """Server execution time of the request: a base cost per operation plus a cost per record written."""
+    limits = em.limits
+    cost = (limits.request_cost_ms * max(1, handlers.operations) + limits.record_cost_ms * handlers.records) / 1000
+    record(budget, cost)
+    em.stats["execution_ms"] += round(cost * 1000)
+    return cost
+
+
 def _kind(tail: str) -> str:
-    match = _SEGMENT.match(tail)
+    action = _ACTION.match(tail)
+    if action is not None:
+        return f"{action.group('set')}/{action.group('action')}"
+    match = SEGMENT.match(tail)
     if match is None:
-        return tail
+        return unquote(tail)
     name = match.group("name")
     if match.group("key") is None:
         return name
-    return f"{name}(id)" if _parse_guidish(match.group("key")) else f"{name}(key)"
-
-
-def _parse_guidish(text: str) -> bool:
-    return "=" not in text
+    return f"{name}(id)" if "=" not in match.group("key") else f"{name}(key)"
 
 
 # ---- control API (no auth: loopback test instrumentation) ----
@@ -204,17 +226,26 @@ async def control_rows(request: web.Request) -> web.Response:
 
 
 async def control_stats(request: web.Request) -> web.Response:
+    """Counters, plus each user's window (identity.py): requests, execution ms, in flight, throttled."""
     em = request.app[EMULATOR_KEY]
     if request.method == "DELETE":
         em.stats.clear()
-    return web.json_response({**em.stats, "writes_applied": em.writes_applied})
+    now = time.monotonic()
+    users: dict[str, int] = {}
+    for user in em.users.values():
+        user.budget.expire(now, em.limits.window_seconds)
+        users[f"user {user.name} requests_in_window"] = len(user.budget.window)
+        users[f"user {user.name} execution_ms_in_window"] = round(user.budget.execution_seconds() * 1000)
+        users[f"user {user.name} in_flight"] = user.budget.in_flight
+        users[f"user {user.name} throttled"] = user.budget.throttled
+    return web.json_response({**em.stats, "writes_applied": em.writes_applied, **users})
 
 
 async def control_faults(request: web.Request) -> web.Response:
     em = request.app[EMULATOR_KEY]
     if request.method == "DELETE":
         em.faults.clear()
-    else:
+    elif request.method == "POST":
         document = await request.json()
         for item in document if isinstance(document, list) else [document]:
             em.faults.append(Fault(**item))
@@ -222,12 +253,20 @@ async def control_faults(request: web.Request) -> web.Response:
 
 
 async def control_limits(request: web.Request) -> web.Response:
+    """POST {field: value}: change limits and costs; {"profile": "realistic"} for the published figures,
+    {"profile": "default"} for the defaults. Either way every user's window starts afresh."""
     em = request.app[EMULATOR_KEY]
     if request.method == "POST":
         updates: dict[str, Any] = await request.json()
+        base = {"realistic": Limits.realistic(), "default": Limits()}.get(str(updates.get("profile")), em.limits)
         allowed = {f.name for f in fields(Limits)}
-        em.limits = Limits(**{**asdict(em.limits), **{k: v for k, v in updates.items() if k in allowed}})
-        em._window.clear()
+        unknown = sorted(set(updates) - allowed - {"profile"})
+        if unknown:
+            return web.json_response({"error": f"unknown limit settings: {', '.join(unknown)}"}, status=400)
+        em.limits = Limits(**{**asdict(base), **{k: v for k, v in updates.items() if k in allowed}})
+        for user in em.users.values():
+            user.budget.clear()
+            user.budget.throttled = 0
     return web.json_response(asdict(em.limits))
 
 

@@ -1,18 +1,24 @@
 """`POST $batch`: multipart/mixed with changesets (atomic), per the Web API "Execute batch operations"
 page: parts run in order; a failure inside a changeset rolls the changeset back; without
-`Prefer: odata.continue-on-error` the batch stops at the first failure and answers 400 with that part."""
+`Prefer: odata.continue-on-error` the batch stops at the first failure and answers 400 with that part.
+At most 1,000 requests per batch, batches don't nest, and GET is not allowed inside a changeset; a request line's
+URL is percent-decoded once, like an HTTP request's (reference/dataverse.md §4)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import uuid
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
+from devstack.dataverse_emulator.addressing import request_path
 from devstack.dataverse_emulator.server import API, Answer, Call, Handlers
+from devstack.dataverse_emulator.store import DataverseFault
+
+MAX_REQUESTS = 1000
 
 _STATUS_TEXT = {
     200: "OK",
@@ -20,7 +26,11 @@ _STATUS_TEXT = {
     204: "No Content",
     400: "Bad Request",
     404: "Not Found",
+    405: "Method Not Allowed",
     412: "Precondition Failed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 
@@ -54,14 +64,16 @@ def _headers_and_rest(text: str) -> tuple[dict[str, str], str]:
 
 def _request_part(text: str, base: str) -> Part:
     outer, inner = _headers_and_rest(text)
+    if outer.get("Content-Type", "").startswith("multipart/mixed"):
+        raise DataverseFault(400, "0x80060888", "A changeset cannot contain another changeset or batch.")
     request_line, _, remainder = inner.lstrip("\r\n").partition("\n")
     method, target, _version = request_line.strip().split(" ", 2)
     headers, body = _headers_and_rest(remainder)
-    path = target.split(API, 1)[-1] if API in target else target.lstrip("/")
-    tail, _, query = path.partition("?")
-    params = dict(pair.split("=", 1) for pair in query.split("&") if "=" in pair)
+    split = urlsplit(target)
+    path = request_path(split.path.split(API, 1)[-1] if API in split.path else split.path.lstrip("/"))
+    params = dict(parse_qsl(split.query, keep_blank_values=True))
     content_id = outer.get("Content-ID") or headers.get("Content-ID")
-    return Part(Call(method.upper(), tail, params, headers, body.strip().encode("utf-8"), base), content_id)
+    return Part(Call(method.upper(), path, params, headers, body.strip().encode("utf-8"), base), content_id)
 
 
 def parse(call: Call) -> list[list[Part] | Part]:
@@ -72,9 +84,23 @@ def parse(call: Call) -> list[list[Part] | Part]:
         headers, rest = _headers_and_rest(chunk)
         content_type = headers.get("Content-Type", "")
         if content_type.startswith("multipart/mixed"):
-            items.append([_request_part(inner, call.base) for inner in _split(rest, _boundary(content_type))])
+            changeset = [_request_part(inner, call.base) for inner in _split(rest, _boundary(content_type))]
+            if any(part.call.method == "GET" for part in changeset):
+                raise DataverseFault(400, "0x80060888", "GET requests are not allowed inside a changeset.")
+            items.append(changeset)
         else:
             items.append(_request_part(chunk, call.base))
+    flat = [part for item in items for part in (item if isinstance(item, list) else [item])]
+    if any(part.call.tail == "$batch" for part in flat):
+        raise DataverseFault(400, "0x80060888", "Batch requests cannot be nested inside another batch.")
+    total = len(flat)
+    if total > MAX_REQUESTS:
+        raise DataverseFault(
+            400,
+            "0x80060888",
+            f"The current batch message contains too many parts. Only batch messages with a maximum number of "
+            f"'{MAX_REQUESTS}' query operations, including changeset operations, are allowed.",
+        )
     return items
 
 
@@ -92,12 +118,13 @@ def _render(answer: Answer, content_id: str | None) -> str:
 
 
 def _resolve_references(call: Call, created: dict[str, str]) -> Call:
-    """`$1` in a URL or an @odata.bind value names the row an earlier part of the changeset wrote."""
+    """`$1` as a URL or an @odata.bind value names the row an earlier part of the changeset wrote."""
     if not created:
         return call
     tail, body = call.tail, call.body.decode("utf-8")
     for content_id, entity in created.items():
-        tail = tail.replace(f"${content_id}", entity)
+        if tail == f"${content_id}":
+            tail = entity
         body = body.replace(f'"${content_id}"', json.dumps("/" + entity))
     return Call(call.method, tail, call.query, call.headers, body.encode("utf-8"), call.base)
 
@@ -105,20 +132,20 @@ def _resolve_references(call: Call, created: dict[str, str]) -> Call:
 def _run_changeset(handlers: Handlers, parts: list[Part]) -> tuple[list[tuple[Answer, str | None]], bool]:
     from devstack.dataverse_emulator.app import route
 
-    store = handlers.em.store
-    snapshot = (copy.deepcopy(store.tables), handlers.em.writes_applied)
+    applied = handlers.em.writes_applied
     answers: list[tuple[Answer, str | None]] = []
     created: dict[str, str] = {}
-    for part in parts:
-        answer = route(handlers, _resolve_references(part.call, created))
-        if answer.status >= 400:
-            store.tables, handlers.em.writes_applied = snapshot  # atomic: nothing of the changeset remains
-            store.by_logical = {t.definition.logical_name: t for t in store.tables.values()}
-            return [(answer, part.content_id)], False
-        entity = answer.headers.get("OData-EntityId", "")
-        if part.content_id and API in entity:
-            created[part.content_id] = entity.split(API, 1)[1]
-        answers.append((answer, part.content_id))
+    with handlers.em.store.transaction() as transaction:
+        for part in parts:
+            answer = route(handlers, _resolve_references(part.call, created))
+            if answer.status >= 400:
+                transaction.rollback()  # atomic: nothing of the changeset remains
+                handlers.em.writes_applied = applied
+                return [(answer, part.content_id)], False
+            entity = answer.headers.get("OData-EntityId", "")
+            if part.content_id and API in entity:
+                created[part.content_id] = entity.split(API, 1)[1]
+            answers.append((answer, part.content_id))
     return answers, True
 
 
@@ -127,7 +154,10 @@ def batch_response(handlers: Handlers, call: Call) -> web.Response:
 
     try:
         items = parse(call)
-    except ValueError as error:
+    except DataverseFault as fault:
+        body = {"error": {"code": fault.code, "message": fault.message}}
+        return web.json_response(body, status=fault.status)
+    except (ValueError, UnicodeDecodeError) as error:
         body = {"error": {"code": "0x80040203", "message": f"Bad $batch body: {error}"}}
         return web.json_response(body, status=400)
     keep_going = "odata.continue-on-error" in (call.header("Prefer") or "")

@@ -24,16 +24,16 @@ external systems", ms.date 2023-06-23; reference/dataverse.md §10 and §12):
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from devstack.dataverse_emulator.org_store import OrgStore
+from devstack.dataverse_emulator.query import page_size, select_columns
 from devstack.dataverse_emulator.server import Answer, Call, Handlers, _representation
 from devstack.dataverse_emulator.store import DataverseFault, Table
 
 TRACK_CHANGES = "odata.track-changes"
 UNSUPPORTED_OPTIONS = ("$filter", "$orderby", "$expand", "$top")
-DEFAULT_PAGE_SIZE = 5000
-_SKIP_PREFIX = "ct:"
+_SKIP_PREFIX = "ct:"  # query values arrive decoded once (HTTP layer, $batch parser): tokens are read as they are
 
 
 def wants(call: Call) -> bool:
@@ -85,8 +85,9 @@ def _initial(handlers: Handlers, call: Call, table: Table) -> Answer:
     """Every row, paged by primary key; the delta link (version of this moment) on the last page only."""
     after = _skip(call, "i")
     rows = sorted((row_id, row) for row_id, row in table.rows.items() if after is None or row_id > after)
-    page, more = rows[: _page_size(call)], len(rows) > _page_size(call)
-    select = _select(call)
+    size = page_size(call.header("Prefer"))
+    page, more = rows[:size], len(rows) > size
+    select = select_columns(table, call.query.get("$select"))
     body: dict[str, Any] = {
         "@odata.context": _context(call, table, select, delta=False),
         "value": [_representation(table, row, select) for _row_id, row in page],
@@ -106,12 +107,12 @@ def _delta(handlers: Handlers, call: Call, table: Table) -> Answer:
     cursor = _cursor(call)
     kind_after, after, upto = cursor if cursor else ("u", since, store.table_version(table))
     changed, deleted = _changes(store, table, since, upto)
-    select = _select(call)
+    select = select_columns(table, call.query.get("$select"))
     entries: list[tuple[str, int, dict[str, Any]]] = []
     if kind_after == "u":
         entries += [("u", v, _representation(table, row, select)) for v, row in changed if v > after]
     entries += [("d", v, _deleted_entry(call, table, i)) for v, i in deleted if kind_after == "u" or v > after]
-    size = _page_size(call)
+    size = page_size(call.header("Prefer"))
     page = entries[:size]
     body: dict[str, Any] = {
         "@odata.context": _context(call, table, select, delta=True),
@@ -173,18 +174,13 @@ def _context(call: Call, table: Table, select: list[str] | None, delta: bool) ->
     return f"{call.base}$metadata#{table.definition.entity_set}{shape}" + ("/$delta" if delta else "")
 
 
-def _select(call: Call) -> list[str] | None:
-    text = call.query.get("$select")
-    return [c.strip() for c in unquote(text).split(",") if c.strip()] if text else None
-
-
 def _token(call: Call) -> str:
-    return unquote(call.query["$deltatoken"])
+    return call.query["$deltatoken"]
 
 
 def _cursor(call: Call) -> tuple[str, int, int] | None:
     """A delta page's skiptoken: `ct:<u|d>:<last version delivered>:<version the read stops at>`."""
-    text = unquote(call.query.get("$skiptoken", ""))
+    text = call.query.get("$skiptoken", "")
     parts = text[len(_SKIP_PREFIX) :].split(":") if text.startswith(_SKIP_PREFIX) else []
     if len(parts) != 3 or parts[0] not in ("u", "d") or not (parts[1].isdigit() and parts[2].isdigit()):
         return None
@@ -192,15 +188,6 @@ def _cursor(call: Call) -> tuple[str, int, int] | None:
 
 
 def _skip(call: Call, kind: str) -> str | None:
-    text = unquote(call.query.get("$skiptoken", ""))
+    text = call.query.get("$skiptoken", "")
     prefix = f"{_SKIP_PREFIX}{kind}:"
     return text[len(prefix) :] if text.startswith(prefix) else None
-
-
-def _page_size(call: Call) -> int:
-    prefer = call.header("Prefer") or ""
-    for part in prefer.split(","):
-        name, _, value = part.strip().partition("=")
-        if name == "odata.maxpagesize" and value.strip().isdigit():
-            return max(1, int(value))
-    return DEFAULT_PAGE_SIZE

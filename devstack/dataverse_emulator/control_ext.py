@@ -1,12 +1,16 @@
-"""Control endpoints (loopback test instrumentation, no auth) for change tracking and CRM users.
+"""Control endpoints (loopback test instrumentation, no auth) for change tracking and the organisation's users.
 
 - `GET|POST /_control/change-tracking` — body (all optional): `{"enable": ["lead", "tasks", …]}` turns change
   tracking on for tables (logical names or entity sets; it cannot be turned off, as in Dataverse),
   `{"token_max_age_seconds": 60}` sets the token age limit (Organization.ExpireChangeTrackingInDays),
   `{"expire_tokens": true}` expires every delta token issued so far. Answers the state.
-- `GET|POST /_control/users` — POST `{"fullname": "Dana (sales)", "token": "…", "systemuserid": "…"}` (token and
-  id optional) creates a systemuser and accepts its bearer token: requests with it act as that person, so their
-  writes carry that `_modifiedby_value`. Answers `{"systemuserid", "token", "fullname"}`; GET lists the users.
+- `GET|POST /_control/users` — every accepted bearer token is a systemuser with its own service-protection budget
+  (identity.py). POST `{"fullname": "Dana (sales)", "token": "…", "systemuserid": "…", "name": "…"}` (all
+  optional) creates the systemuser and accepts its token: requests with it act as that user — WhoAmI answers its
+  id, its writes carry its `_createdby_value` / `_modifiedby_value`, its requests count against its own limits
+  (`name` labels it in /_control/stats; a second application user is just another token). A token already
+  accepted keeps its user. Answers `{"systemuserid", "token", "fullname", "name"}`; GET lists every user, the
+  emulator's own token (`app1`) first.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from devstack.dataverse_emulator.server import Emulator, _now
+from devstack.dataverse_emulator.server import Emulator
 
 
 def add_control_routes(app: web.Application, key: web.AppKey[Emulator]) -> None:
@@ -41,11 +45,11 @@ def add_control_routes(app: web.Application, key: web.AppKey[Emulator]) -> None:
         if request.method == "POST":
             spec: dict[str, Any] = await request.json()
             token = str(spec.get("token") or f"crm-user-{uuid.uuid4()}")
-            user_id = em.directory.register(token, spec.get("systemuserid"))
-            fullname = str(spec.get("fullname") or "CRM user")
-            em.store.create(em.store.table("systemusers"), {"fullname": fullname}, _now(), user_id)
-            return web.json_response({"systemuserid": user_id, "token": token, "fullname": fullname})
-        return web.json_response([{"systemuserid": u, "token": t} for t, u in em.directory.tokens.items()])
+            name, fullname, user_id = (
+                str(spec[k]) if spec.get(k) else None for k in ("name", "fullname", "systemuserid")
+            )
+            return web.json_response(em.add_user(token, name, fullname, user_id).document())
+        return web.json_response([user.document() for user in em.users.values()])
 
     app.router.add_route("*", "/_control/change-tracking", change_tracking)
     app.router.add_route("*", "/_control/users", users)

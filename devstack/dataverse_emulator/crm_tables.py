@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from devstack.dataverse_emulator.identity import AUDIT_COLUMNS
 from devstack.dataverse_emulator.store import SYSTEM_COLUMNS, DataverseFault, TableDef
 
 OWNER_LOOKUP = {"ownerid": "systemusers|teams"}
@@ -35,6 +34,7 @@ class CrmTableDef(TableDef):
     choices: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # column → allowed option values
     defaults: dict[str, Any] = field(default_factory=dict)  # statecode/statuscode etc. on create
     composed_fullname: bool = False  # fullname is read-only and composed from firstname + lastname
+    written_by_actions_only: str = ""  # the actions that write this table; the Web API's POST/PATCH is refused
 
     @property
     def id_column(self) -> str:
@@ -42,6 +42,7 @@ class CrmTableDef(TableDef):
 
     def prepare_create(self, values: dict[str, Any]) -> dict[str, Any]:
         """Refuse a create without a SystemRequired column or with a value outside a choice column's options."""
+        self._refuse_direct_writes()
         for column in self.system_required:
             if values.get(column) is None:
                 raise DataverseFault(400, "0x80040200", "Required field missing.")  # RequiredFieldMissing
@@ -51,14 +52,22 @@ class CrmTableDef(TableDef):
 
     def prepare_update(self, values: dict[str, Any]) -> dict[str, Any]:
         """Create-only and system-maintained columns keep their values."""
+        self._refuse_direct_writes()
         self._check_choices(values)
         return {k: v for k, v in values.items() if k not in self.create_only and k not in self.read_only}
 
-    def compose(self, row: dict[str, Any]) -> None:
-        """Columns the platform computes from others after a write."""
-        if self.composed_fullname:
-            parts = [row.get("firstname"), row.get("lastname")]
-            row["fullname"] = " ".join(str(p) for p in parts if p) or None
+    def composed(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Columns the platform computes from the others of a row being written."""
+        if not self.composed_fullname:
+            return {}
+        parts = [row.get("firstname"), row.get("lastname")]
+        return {"fullname": " ".join(str(p) for p in parts if p) or None}
+
+    def _refuse_direct_writes(self) -> None:
+        if self.written_by_actions_only:
+            raise DataverseFault(
+                405, "0x80060888", f"The emulator writes {self.entity_set} only through {self.written_by_actions_only}."
+            )
 
     def _check_choices(self, values: dict[str, Any]) -> None:
         for column, allowed in self.choices.items():
@@ -73,7 +82,7 @@ class CrmTableDef(TableDef):
 
 
 def _columns(**columns: int | None) -> dict[str, int | None]:
-    return {**columns, **SYSTEM_COLUMNS, **AUDIT_COLUMNS}
+    return {**columns, **SYSTEM_COLUMNS}
 
 
 ADDRESS: dict[str, int | None] = {
@@ -92,6 +101,7 @@ def account_table() -> CrmTableDef:
         "accounts",
         _columns(name=160, emailaddress1=100, telephone1=50, description=2000, _ownerid_value=None),
         lookups=dict(OWNER_LOOKUP),
+        primary_name="name",
         defaults={"statecode": 0, "statuscode": 1},
     )
 
@@ -134,6 +144,7 @@ def lead_table() -> CrmTableDef:
             "customerid_account": "accounts",
             **OWNER_LOOKUP,
         },
+        primary_name="fullname",
         read_only=("fullname",),
         defaults={"statecode": 0, "statuscode": 1},
         composed_fullname=True,
@@ -167,6 +178,7 @@ def opportunity_table() -> CrmTableDef:
             "originatingleadid": "leads",
             **OWNER_LOOKUP,
         },
+        primary_name="name",
         defaults={"statecode": 0, "statuscode": 1},
     )
 
@@ -198,6 +210,7 @@ def task_table() -> CrmTableDef:
             "regardingobjectid_opportunity_task": "opportunities",
             **OWNER_LOOKUP,
         },
+        primary_name="subject",
         primary_id="activityid",
         choices={"prioritycode": (0, 1, 2)},
         defaults={"statecode": 0, "statuscode": 2},
@@ -226,6 +239,7 @@ def list_table() -> CrmTableDef:
             _ownerid_value=None,
         ),
         lookups=dict(OWNER_LOOKUP),
+        primary_name="listname",
         system_required=("listname", "createdfromcode"),
         create_only=("createdfromcode", "type"),
         read_only=("membercount",),
@@ -242,6 +256,8 @@ def listmember_table() -> CrmTableDef:
         "listmembers",
         _columns(name=100, entitytype=None, _listid_value=None, _entityid_value=None),
         read_only=("entitytype", "_listid_value", "_entityid_value"),
+        primary_name="name",
+        written_by_actions_only="AddMemberList / AddListMembersList",
     )
 
 

@@ -1,27 +1,66 @@
-"""Who is calling: bearer tokens → systemuser ids, and the audit columns every write records.
+"""Who is calling: every accepted bearer token is a systemuser, and every write records it.
 
-Dataverse stamps `createdby` / `modifiedby` (read back as `_createdby_value` / `_modifiedby_value`) with the
-calling user on every create and update, and `ownerid` defaults to the caller when a create does not set it
-(ownerid is SystemRequired on user-owned tables and filled by the platform). The entity references list
-CreatedBy / ModifiedBy as read-only lookups to systemuser (e.g. MicrosoftDocs/dynamics-365-customer-engagement
-ce/sales/developer/entities/list.md "Read-only columns"; powerapps-docs reference/entities/task.md).
+One user model for application users and people alike. Dataverse evaluates service protection limits per user
+(api-limits.md: "evaluated per user"; reference/dataverse.md §5), so each user has its own Budget; WhoAmI answers
+the caller's systemuserid; and the platform stamps `createdby` / `modifiedby` (read back as `_createdby_value` /
+`_modifiedby_value`) with the calling user on every create and update, and `ownerid` defaults to the caller when a
+create does not set it (ownerid is SystemRequired on user-owned tables and filled by the platform). The entity
+references list CreatedBy / ModifiedBy as read-only lookups to systemuser (MicrosoftDocs/
+dynamics-365-customer-engagement ce/sales/developer/entities/list.md "Read-only columns"; powerapps-docs
+reference/entities/task.md).
 
-The emulator's own bearer token is the application user (WhoAmI's UserId). Tests register more tokens through
-`POST /_control/users` to act as a person in the CRM, so a sync can tell its own writes from people's (echo
-suppression by identity, as the Business Central ↔ Dataverse sync does: reference/dataverse.md §12).
+The emulator's own token (`--token`) is the first application user, `app1`, whose id is WhoAmI's well-known
+DEFAULT_USER; `--extra-token` adds more application users (scale-out, issue 10). Tests add people through
+`POST /_control/users` (control_ext.py) so a sync can tell its own writes from people's (echo suppression by
+identity, as the Business Central ↔ Dataverse sync does: reference/dataverse.md §12).
 """
 
 from __future__ import annotations
 
 import contextvars
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from devstack.dataverse_emulator.protection import Budget
+
 DEFAULT_USER = "00000000-0000-0000-0000-0000000000a1"  # WhoAmI's UserId for the emulator's own token
-AUDIT_COLUMNS: dict[str, int | None] = {"_createdby_value": None, "_modifiedby_value": None}
 
 _acting_user: contextvars.ContextVar[str | None] = contextvars.ContextVar("dataverse_acting_user", default=None)
+
+
+def new_user_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class SystemUser:
+    """A bearer token's user: its systemuser row (id, full name) and its own service-protection budget.
+    `name` labels the user in /_control/stats (`user app1 throttled`)."""
+
+    token: str
+    name: str
+    fullname: str
+    user_id: str
+    budget: Budget
+
+    @classmethod
+    def new(
+        cls,
+        token: str,
+        number: int,
+        name: str | None = None,
+        fullname: str | None = None,
+        user_id: str | None = None,
+    ) -> SystemUser:
+        """The `number`th user: the first one is the application user WhoAmI has always answered."""
+        label = name or fullname or f"app{number}"
+        user = (DEFAULT_USER if number == 1 else user_id or new_user_id()).lower()
+        return cls(token, label, fullname or f"Integration user {label}", user, Budget(label))
+
+    def document(self) -> dict[str, str]:
+        """How /_control/users shows a user."""
+        return {"systemuserid": self.user_id, "fullname": self.fullname, "name": self.name, "token": self.token}
 
 
 def acting_user() -> str:
@@ -37,28 +76,13 @@ def stop_acting(token: contextvars.Token[str | None]) -> None:
     _acting_user.reset(token)
 
 
-@dataclass
-class Directory:
-    """Accepted bearer tokens and the systemuser each one signs in as."""
-
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    def user_for(self, authorization: str | None) -> str | None:
-        if not authorization or not authorization.startswith("Bearer "):
-            return None
-        return self.tokens.get(authorization[len("Bearer ") :])
-
-    def register(self, token: str, user_id: str | None = None) -> str:
-        user = (user_id or str(uuid.uuid4())).lower()
-        self.tokens[token] = user
-        return user
-
-
-def stamp(row: dict[str, Any], created: bool, owner_column: bool) -> None:
-    """Record the caller on a row just written; values a client sent for these read-only columns are replaced."""
+def audit_values(created: bool, owner_column: bool, values: dict[str, Any]) -> dict[str, Any]:
+    """The columns the platform writes with a create or update: the caller in modifiedby (and createdby, and
+    ownerid when the table has one and the create leaves it empty)."""
     user = acting_user()
+    audit = {"_modifiedby_value": user}
     if created:
-        row["_createdby_value"] = user
-        if owner_column and not row.get("_ownerid_value"):
-            row["_ownerid_value"] = user
-    row["_modifiedby_value"] = user
+        audit["_createdby_value"] = user
+        if owner_column and not values.get("_ownerid_value"):
+            audit["_ownerid_value"] = user
+    return audit

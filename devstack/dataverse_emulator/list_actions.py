@@ -26,10 +26,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from devstack.dataverse_emulator.addressing import locate, not_found, parse_key, primary_key_form
 from devstack.dataverse_emulator.crm_tables import MEMBER_TYPES
-from devstack.dataverse_emulator.org_store import OrgStore
-from devstack.dataverse_emulator.server import Answer, Call, Handlers, _now, _parse_key, _representation
-from devstack.dataverse_emulator.store import DataverseFault, Table
+from devstack.dataverse_emulator.memberships import membership, recount
+from devstack.dataverse_emulator.query import select_columns
+from devstack.dataverse_emulator.server import Answer, Call, Handlers, _representation
+from devstack.dataverse_emulator.store import DataverseFault, utc_now
 
 _BOUND = re.compile(r"^lists\((?P<key>[^)]*)\)/(?P<segment>[\w.]+)$")
 _ASSOCIATIONS = {
@@ -63,27 +65,6 @@ def handle(handlers: Handlers, call: Call) -> Answer:
     raise DataverseFault(404, "0x8006088a", f"Resource not found for the segment '{segment}'.")
 
 
-def after_delete(store: OrgStore, table: Table, row: dict[str, Any]) -> None:
-    """A deleted list member keeps its list's count right; a deleted list or member record takes its listmember
-    rows with it (the intersect rows cannot outlive either side)."""
-    logical = table.definition.logical_name
-    if logical == "listmember":
-        _recount_if_present(store, str(row["_listid_value"]))
-        return
-    if logical != "list" and logical not in MEMBER_TYPES.values():
-        return
-    members = store.table("listmembers")
-    column = "_listid_value" if logical == "list" else "_entityid_value"
-    row_id = str(row[table.definition.id_column])
-    touched = set()
-    for member_id, member in list(members.rows.items()):
-        if member.get(column) == row_id:
-            touched.add(str(member["_listid_value"]))
-            store.delete(members, member_id)
-    for list_id in touched:
-        _recount_if_present(store, list_id)
-
-
 def _add_many(handlers: Handlers, call: Call) -> Answer:
     body = call.json()
     target, members = body.get("List"), body.get("Members")
@@ -104,46 +85,47 @@ def _add_many(handlers: Handlers, call: Call) -> Answer:
         member_ids.append(str(member.get(f"{member_type}id", "")).lower())
     for member_id in member_ids:  # all members exist before any is added: the request is one operation
         _member_row(handlers, member_type, member_id)
-    for member_id in member_ids:
-        _add(handlers, list_row, member_id)
+    with handlers.em.store.transaction():
+        for member_id in member_ids:
+            _add(handlers, list_row, member_id)
     return Answer(204)
 
 
 def _add(handlers: Handlers, list_row: dict[str, Any], member_id: str) -> str:
-    store: OrgStore = handlers.em.store
+    store = handlers.em.store
     member_type = _member_type(list_row)
     _refuse_closed(list_row)
     _member_row(handlers, member_type, member_id)
-    existing = _membership(store, list_row["listid"], member_id)
+    existing = membership(store, list_row["listid"], member_id)
     if existing is not None:
         return str(existing["listmemberid"])
     values = {"_listid_value": list_row["listid"], "_entityid_value": member_id, "entitytype": member_type}
-    row = store.insert(store.table("listmembers"), values, _now())
-    _recount(store, list_row["listid"])
+    row = store.insert(store.table("listmembers"), values, utc_now())
+    recount(store, list_row["listid"])
+    handlers.records += 1
     handlers.em.writes_applied += 1
     return str(row["listmemberid"])
 
 
 def _remove(handlers: Handlers, list_row: dict[str, Any], member_id: str) -> None:
-    store: OrgStore = handlers.em.store
-    existing = _membership(store, list_row["listid"], member_id)
+    store = handlers.em.store
+    existing = membership(store, list_row["listid"], member_id)
     if existing is None:
         return
-    store.delete(store.table("listmembers"), str(existing["listmemberid"]))
-    _recount(store, list_row["listid"])
+    store.delete(store.table("listmembers"), existing)  # recounts the list (memberships.py)
+    handlers.records += 1
     handlers.em.writes_applied += 1
 
 
 def _members(handlers: Handlers, call: Call, list_row: dict[str, Any], logical: str) -> Answer:
-    store: OrgStore = handlers.em.store
+    store = handlers.em.store
     member_table = store.by_logical[logical]
     ids = [
         m["_entityid_value"]
         for m in store.table("listmembers").rows.values()
         if m["_listid_value"] == list_row["listid"]
     ]
-    select = call.query.get("$select")
-    columns = select.split(",") if select else None
+    columns = select_columns(member_table, call.query.get("$select"))
     rows = [member_table.rows[i] for i in ids if i in member_table.rows]
     return Answer(
         200,
@@ -155,11 +137,11 @@ def _members(handlers: Handlers, call: Call, list_row: dict[str, Any], logical: 
 
 
 def _list_row(handlers: Handlers, key_text: str) -> dict[str, Any]:
-    key = _parse_key(key_text)
     lists = handlers.em.store.table("lists")
-    row = handlers._locate(lists, key)
+    key = primary_key_form(lists, parse_key(key_text))
+    row = locate(lists, key)
     if row is None:
-        raise handlers._not_found(lists, key)
+        raise not_found(lists, key)
     return row
 
 
@@ -173,22 +155,6 @@ def _member_row(handlers: Handlers, member_type: str, member_id: str) -> dict[st
     if row is None:
         raise DataverseFault(404, "0x80040217", f"{member_type} With Id = {member_id} Does Not Exist")
     return row
-
-
-def _membership(store: OrgStore, list_id: str, member_id: str) -> dict[str, Any] | None:
-    members = store.table("listmembers").rows.values()
-    return next((m for m in members if m["_listid_value"] == list_id and m["_entityid_value"] == member_id), None)
-
-
-def _recount(store: OrgStore, list_id: str) -> None:
-    lists = store.table("lists")
-    count = sum(1 for m in store.table("listmembers").rows.values() if m["_listid_value"] == list_id)
-    store.maintain(lists, lists.rows[list_id], {"membercount": count}, _now())
-
-
-def _recount_if_present(store: OrgStore, list_id: str) -> None:
-    if list_id in store.table("lists").rows:
-        _recount(store, list_id)
 
 
 def _refuse_closed(list_row: dict[str, Any]) -> None:

@@ -9,10 +9,29 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from devstack.dataverse_emulator.odata_filter import FilterError, parse_filter
 from devstack.dataverse_emulator.store import SYSTEM_COLUMNS, DataverseFault, Store, Table, TableDef
+
+
+def entity_metadata(definition: TableDef) -> dict[str, Any]:
+    """The EntityMetadata properties clients read (LogicalName, EntitySetName, PrimaryIdAttribute …)."""
+    return {
+        "MetadataId": str(uuid.uuid5(uuid.NAMESPACE_URL, definition.logical_name)),
+        "LogicalName": definition.logical_name,
+        "SchemaName": definition.logical_name,
+        "EntitySetName": definition.entity_set,
+        "PrimaryIdAttribute": definition.id_column,
+        "PrimaryNameAttribute": definition.primary_name,
+    }
+
 
 _ENTITY = re.compile(
     r"^EntityDefinitions\(LogicalName='(?P<entity>\w+)'\)(?:/(?P<kind>Attributes|Keys)(?:\(LogicalName='(?P<name>\w+)'\))?)?$"
+)
+# The official SDK reads every picklist of a table before a write with text values
+# (PowerPlatform-Dataverse-Client data/_odata.py `_bulk_fetch_picklists`).
+_PICKLISTS = re.compile(
+    r"^EntityDefinitions\(LogicalName='(?P<entity>\w+)'\)/Attributes/Microsoft\.Dynamics\.CRM\.PicklistAttributeMetadata$"
 )
 
 
@@ -39,11 +58,23 @@ class Metadata:
     keys: dict[str, dict[str, PendingKey]] = field(default_factory=dict)
 
     def handles(self, tail: str) -> bool:
-        return _ENTITY.match(tail) is not None or tail in ("EntityDefinitions", "RelationshipDefinitions")
+        return (
+            _ENTITY.match(tail) is not None
+            or _PICKLISTS.match(tail) is not None
+            or tail in ("EntityDefinitions", "RelationshipDefinitions")
+        )
 
-    def handle(self, method: str, tail: str, body: dict[str, Any] | None, base: str) -> tuple[int, Any, dict[str, str]]:
+    def handle(
+        self, method: str, tail: str, body: dict[str, Any] | None, base: str, query: dict[str, str] | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
         if method != "GET" and not self.writes_allowed:
             raise DataverseFault(403, "0x80040220", "Principal user is missing prvCreateEntity privilege.")
+        if tail == "EntityDefinitions" and method == "GET":
+            return 200, {"value": self._entity_list(query or {})}, {}
+        picklists = _PICKLISTS.match(tail)
+        if picklists is not None and method == "GET":
+            self._table(picklists.group("entity"))
+            return 200, {"value": []}, {}  # no choice columns in the emulated tables
         if tail == "EntityDefinitions" and method == "POST" and body is not None:
             return self._create_table(body, base)
         if tail == "RelationshipDefinitions" and method == "POST" and body is not None:
@@ -51,23 +82,33 @@ class Metadata:
         match = _ENTITY.match(tail)
         if match is None:
             raise DataverseFault(405, "0x80060888", f"{method} {tail} is not supported here.")
-        table = self.store.by_logical.get(match.group("entity"))
-        if table is None:
-            raise DataverseFault(404, "0x80040217", f"Could not find entity with LogicalName = {match.group('entity')}")
+        table = self._table(match.group("entity"))
         kind, name = match.group("kind"), match.group("name")
         if kind is None:
-            return (
-                200,
-                {
-                    "LogicalName": table.definition.logical_name,
-                    "EntitySetName": table.definition.entity_set,
-                    "MetadataId": str(uuid.uuid5(uuid.NAMESPACE_URL, table.definition.logical_name)),
-                },
-                {},
-            )
+            return 200, entity_metadata(table.definition), {}
         if kind == "Attributes":
             return self._attributes(method, table, name, body, base)
         return self._keys(method, table, body, base)
+
+    def _table(self, logical: str) -> Table:
+        table = self.store.by_logical.get(logical)
+        if table is None:
+            raise DataverseFault(404, "0x80040217", f"Could not find entity with LogicalName = {logical}")
+        return table
+
+    def _entity_list(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        """GET EntityDefinitions?$filter=LogicalName eq 'contact'&$select=… (what the SDK sends before each table)."""
+        entities = [entity_metadata(t.definition) for t in self.store.tables.values()]
+        if query.get("$filter"):
+            try:
+                predicate = parse_filter(query["$filter"])
+            except FilterError as error:
+                raise DataverseFault(400, "0x80060888", f"Invalid $filter: {error}") from error
+            entities = [e for e in entities if predicate(e)]
+        if query.get("$select"):
+            wanted = {c.strip() for c in query["$select"].split(",")} | {"MetadataId"}
+            entities = [{k: v for k, v in e.items() if k in wanted} for e in entities]
+        return entities
 
     def _create_table(self, body: dict[str, Any], base: str) -> tuple[int, Any, dict[str, str]]:
         if body.get("@odata.type") != "Microsoft.Dynamics.CRM.EntityMetadata" or not body.get("SchemaName"):
@@ -83,7 +124,15 @@ class Metadata:
             "_ownerid_value": None,
             **SYSTEM_COLUMNS,
         }
-        self.store.add_table(TableDef(logical, f"{logical}s", columns, lookups={"ownerid": "systemusers|teams"}))
+        self.store.add_table(
+            TableDef(
+                logical,
+                f"{logical}s",
+                columns,
+                lookups={"ownerid": "systemusers|teams"},
+                primary_name=str(primary[0]["SchemaName"]).lower(),
+            )
+        )
         return 204, None, {"OData-EntityId": f"{base}EntityDefinitions({uuid.uuid5(uuid.NAMESPACE_URL, logical)})"}
 
     def _create_lookup(self, body: dict[str, Any], base: str) -> tuple[int, Any, dict[str, str]]:

@@ -66,6 +66,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokens(text)
         self.index = 0
+        self.columns: set[str] = set()
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -121,6 +122,7 @@ class _Parser:
         name = self.take()[1]
         self.expect("(")
         column = self.take()[1]
+        self.columns.add(column)
         self.expect(",")
         value = _fold(self.literal())
         self.expect(")")
@@ -145,6 +147,7 @@ class _Parser:
         kind, column = self.take()
         if kind != "word":
             raise FilterError(f"expected a column name, found {column!r}")
+        self.columns.add(column)
         operator = self.take()[1]
         if operator not in _COMPARE:
             raise FilterError(f"unsupported operator {operator!r}")
@@ -155,3 +158,9 @@ class _Parser:
 
 def parse_filter(text: str) -> Predicate:
     return _Parser(text).parse()
+
+
+def parse_filter_columns(text: str) -> tuple[Predicate, set[str]]:
+    """The predicate and every column it names (Dataverse refuses a $filter on an unknown property)."""
+    parser = _Parser(text)
+    return parser.parse(), parser.columns

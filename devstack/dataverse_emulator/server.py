@@ -1,41 +1,32 @@
-"""The Dataverse emulator's HTTP server: /api/data/v9.2/ (OData subset) and /_control/ (tests, demo)."""
+"""The Dataverse emulator's state and request handlers: /api/data/v9.2/ (OData subset) and /_control/."""
 
 from __future__ import annotations
 
 import json
-import re
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlencode
 
 from aiohttp import web
 
+from devstack.dataverse_emulator.addressing import (
+    API,
+    SEGMENT,
+    Key,
+    locate,
+    not_found,
+    parse_reference,
+    syntax_error,
+)
 from devstack.dataverse_emulator.crm_tables import crm_tables
-from devstack.dataverse_emulator.identity import DEFAULT_USER, Directory
+from devstack.dataverse_emulator.identity import SystemUser
 from devstack.dataverse_emulator.metadata import Metadata
-from devstack.dataverse_emulator.odata_filter import FilterError, parse_filter
 from devstack.dataverse_emulator.org_store import OrgStore
-from devstack.dataverse_emulator.store import DataverseFault, Table, bare_contact_table, standard_tables
+from devstack.dataverse_emulator.protection import Budget, Limits
+from devstack.dataverse_emulator.query import filtered, next_link, ordered, page_size, select_columns, top_of
+from devstack.dataverse_emulator.store import DataverseFault, Table, bare_contact_table, standard_tables, utc_now
 
-API = "/api/data/v9.2/"
-_SEGMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_KEY_PART = re.compile(r"(\w+)=('(?:[^']|'')*'|[^,]+)")
-
-
-@dataclass
-class Limits:
-    """Service protection, per the documented defaults but configurable (benchmarks use real figures)."""
-
-    requests_per_window: int = 6000
-    window_seconds: float = 300.0
-    max_concurrency: int = 52
-    retry_after_seconds: float = 5.0
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    dop_hint: int = 50
+__all__ = ["API", "SEGMENT", "Answer", "Call", "Emulator", "Fault", "Handlers", "Limits"]
 
 
 @dataclass
@@ -54,29 +45,53 @@ class Emulator:
     prefix: str = "tb"
     bare: bool = False
     limits: Limits = field(default_factory=Limits)
+    extra_tokens: list[str] = field(default_factory=list)
     store: OrgStore = field(init=False)
     metadata: Metadata = field(init=False)
-    directory: Directory = field(init=False)  # bearer tokens → systemuser ids (identity.py)
+    users: dict[str, SystemUser] = field(default_factory=dict, init=False)  # bearer token → its systemuser
     faults: list[Fault] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
     writes_applied: int = 0
-    _window: deque[float] = field(default_factory=deque)
-    _in_flight: int = 0
 
     def __post_init__(self) -> None:
+        for token in [self.token, *self.extra_tokens]:
+            self.users.setdefault(token, SystemUser.new(token, len(self.users) + 1))
         self.reset()
 
     def reset(self) -> None:
+        """A fresh organisation: empty tables, the schema applied; the users (tokens, ids) stay, budgets restart."""
         self.store = OrgStore([bare_contact_table(), *standard_tables(), *crm_tables()])
         self.metadata = Metadata(self.store)
-        self.directory = Directory({self.token: DEFAULT_USER})
-        self.store.create(self.store.table("systemusers"), {"fullname": "Integration user"}, _now(), DEFAULT_USER)
+        for user in self.users.values():
+            user.budget = Budget(user.name)
+            self._add_systemuser(user)
         if not self.bare:
             provision(self.metadata, self.prefix)
         self.faults.clear()
         self.stats.clear()
-        self._window.clear()
         self.writes_applied = 0
+
+    def user_for(self, authorization: str | None) -> SystemUser | None:
+        """The user a request's `Authorization: Bearer <token>` signs in as (None: 401)."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        return self.users.get(authorization[len("Bearer ") :])
+
+    def add_user(
+        self, token: str, name: str | None = None, fullname: str | None = None, user_id: str | None = None
+    ) -> SystemUser:
+        """Accept another bearer token: an application user or a person, with its systemuser row and budget.
+        A token already accepted keeps its user."""
+        if token not in self.users:
+            user = SystemUser.new(token, len(self.users) + 1, name, fullname, user_id)
+            self._add_systemuser(user)
+            self.users[token] = user
+        return self.users[token]
+
+    def _add_systemuser(self, user: SystemUser) -> None:
+        systemusers = self.store.table("systemusers")
+        if user.user_id not in systemusers.rows:
+            self.store.create(systemusers, {"fullname": user.fullname}, utc_now(), user.user_id)
 
 
 def provision(metadata: Metadata, prefix: str) -> None:
@@ -109,27 +124,9 @@ def provision(metadata: Metadata, prefix: str) -> None:
             )
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _error(fault: DataverseFault) -> web.Response:
     body = {"error": {"code": fault.code, "message": fault.message}}
     return web.json_response(body, status=fault.status, headers=fault.headers)
-
-
-def _parse_key(text: str) -> dict[str, Any] | str:
-    """`<guid>` → the id; `col='v',col2=3` → a key dict."""
-    text = unquote(text)
-    if _GUID.match(text):
-        return text.lower()
-    parts = _KEY_PART.findall(text)
-    if not parts:
-        raise DataverseFault(400, "0x80060888", f"Bad key segment '{text}'.")
-    key: dict[str, Any] = {}
-    for column, raw in parts:
-        key[column] = raw[1:-1].replace("''", "'") if raw.startswith("'") else (int(raw) if raw.isdigit() else raw)
-    return key
 
 
 def _representation(table: Table, row: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
@@ -140,7 +137,7 @@ def _representation(table: Table, row: dict[str, Any], select: list[str] | None)
 
 @dataclass
 class Call:
-    """One Web API request, from HTTP or from inside a $batch."""
+    """One Web API request, from HTTP or from inside a $batch. `tail` is still percent-encoded."""
 
     method: str
     tail: str
@@ -169,39 +166,33 @@ def fault_answer(fault: DataverseFault) -> Answer:
 
 
 class Handlers:
+    """The OData handlers of one HTTP request; `records` counts the rows written (the cost model charges them)."""
+
     def __init__(self, emulator: Emulator) -> None:
         self.em = emulator
+        self.records = 0
+        self.operations = 0
 
-    def _locate(self, table: Table, key: dict[str, Any] | str) -> dict[str, Any] | None:
-        if isinstance(key, str):
-            return table.rows.get(key)
-        return table.find_by_key(key)
-
-    def _not_found(self, table: Table, key: dict[str, Any] | str) -> DataverseFault:
-        if isinstance(key, str):
-            return DataverseFault(404, "0x80040217", f"{table.definition.logical_name} With Id = {key} Does Not Exist")
-        return DataverseFault(
-            404,
-            "0x80060891",
-            f"A record with the specified key values does not exist in {table.definition.logical_name} entity",
-        )
-
-    def _bind_lookups(self, table: Table, body: dict[str, Any]) -> dict[str, Any]:
+    def bind_lookups(self, table: Table, body: dict[str, Any]) -> dict[str, Any]:
+        """Column values of a write body: `nav@odata.bind` resolved to `_nav_value` (the target must exist)."""
         values: dict[str, Any] = {}
         for name, value in body.items():
             if name.startswith("@odata"):
                 continue
             if name.endswith("@odata.bind"):
                 navigation = name[: -len("@odata.bind")]
-                if navigation not in table.definition.lookups:
+                if navigation not in table.definition.lookups:  # case-sensitive: SchemaName casing for custom ones
                     raise DataverseFault(
                         400,
                         "0x80060888",
-                        f"An undeclared property '{navigation}' which only has property annotations in the payload.",
+                        f"An undeclared property '{navigation}' which only has property annotations in the payload "
+                        "but no property value was found in the payload.",
                     )
                 values[self._lookup_column(table, navigation)] = (
                     self._resolve_bind(value, table.definition.lookups[navigation]) if value else None
                 )
+            elif "@" in name:
+                continue  # other instance annotations (e.g. @OData.Community.Display.V1.FormattedValue)
             else:
                 values[name] = value
         return values
@@ -214,92 +205,105 @@ class Handlers:
         candidates = [f"_{'_'.join(parts[:end])}_value" for end in range(len(parts), 0, -1)]
         return next((c for c in candidates if c in table.definition.columns), candidates[0])
 
-    def _resolve_bind(self, reference: str, expected_set: str) -> str:
-        match = _SEGMENT.match(reference.strip("/").split("/")[-1])
-        if match is None or match.group("key") is None:
-            raise DataverseFault(400, "0x80060888", f"Bad @odata.bind reference '{reference}'.")
-        if match.group("name") not in expected_set.split("|"):
-            raise DataverseFault(400, "0x80060888", f"The lookup expects {expected_set}, not {match.group('name')}.")
-        target = self.em.store.table(match.group("name"))
-        key = _parse_key(match.group("key"))
-        row = self._locate(target, key)
+    def _resolve_bind(self, reference: Any, expected_set: str) -> str:
+        if not isinstance(reference, str):
+            raise DataverseFault(400, "0x80060888", f"An @odata.bind value must be a URL, not {reference!r}.")
+        address = parse_reference(reference, self.em.store)
+        if address.table.definition.entity_set not in expected_set.split("|"):
+            raise DataverseFault(
+                400, "0x80060888", f"The lookup expects {expected_set}, not {address.table.definition.entity_set}."
+            )
+        row = locate(address.table, address.key)
         if row is None:
-            raise self._not_found(target, key)
-        return str(row[target.definition.id_column])
+            raise not_found(address.table, address.key)
+        return str(row[address.table.definition.id_column])
 
     def _entity_id_header(self, call: Call, table: Table, row: dict[str, Any]) -> dict[str, str]:
         return {"OData-EntityId": f"{call.base}{table.definition.entity_set}({row[table.definition.id_column]})"}
 
     def _write_answer(self, call: Call, table: Table, row: dict[str, Any], created: bool) -> Answer:
         if "return=representation" in (call.header("Prefer") or ""):
-            select = call.query.get("$select")
-            body = _representation(table, row, select.split(",") if select else None)
+            body = _representation(table, row, select_columns(table, call.query.get("$select")))
             return Answer(201 if created else 200, body)
         return Answer(204, None, self._entity_id_header(call, table, row))
 
-    def patch(self, call: Call, table: Table, key: dict[str, Any] | str) -> Answer:
-        values = self._bind_lookups(table, call.json())
-        row = self._locate(table, key)
+    def check_preconditions(self, call: Call, table: Table, key: Key, row: dict[str, Any] | None) -> None:
+        """If-Match / If-None-Match ("Perform conditional operations using the Web API")."""
         if_match, if_none = call.header("If-Match"), call.header("If-None-Match")
         if row is None and if_match:
-            raise self._not_found(table, key)
+            raise not_found(table, key)
         if row is not None and if_none == "*":
             raise DataverseFault(412, "0x80040237", "A record with matching key values already exists.")
         if row is not None and if_match and if_match != "*" and if_match != f'W/"{row["versionnumber"]}"':
             raise DataverseFault(
                 412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided."
             )
+
+    def upsert(self, table: Table, key: Key, values: dict[str, Any], row: dict[str, Any] | None) -> dict[str, Any]:
+        """Create with the key's values copied in, or update with the body's key values dropped ("Use Upsert")."""
+        self.records += 1
+        self.em.writes_applied += 1
         if row is None:
             seed = {} if isinstance(key, str) else dict(key)
-            row = self.em.store.create(table, {**values, **seed}, _now(), key if isinstance(key, str) else None)
-            created = True
-        else:
-            if not isinstance(key, str):  # key values in an upsert-by-key body are ignored on update
-                values = {k: v for k, v in values.items() if k not in key}
-            self.em.store.update(table, row, values, _now())
-            created = False
-        self.em.writes_applied += 1
-        return self._write_answer(call, table, row, created)
+            return self.em.store.create(table, {**values, **seed}, utc_now(), key if isinstance(key, str) else None)
+        if not isinstance(key, str):
+            values = {k: v for k, v in values.items() if k not in key}
+        return self.em.store.update(table, row, values, utc_now())
+
+    def patch(self, call: Call, table: Table, key: Key) -> Answer:
+        values = self.bind_lookups(table, call.json())
+        row = locate(table, key)
+        self.check_preconditions(call, table, key, row)
+        written = self.upsert(table, key, values, row)
+        return self._write_answer(call, table, written, row is None)
 
     def post_collection(self, call: Call, table: Table) -> Answer:
-        values = self._bind_lookups(table, call.json())
-        row = self.em.store.create(table, values, _now(), values.pop(table.definition.id_column, None))
+        values = self.bind_lookups(table, call.json())
+        row = self.em.store.create(table, values, utc_now(), values.pop(table.definition.id_column, None))
+        self.records += 1
         self.em.writes_applied += 1
         return self._write_answer(call, table, row, True)
 
-    def get_one(self, call: Call, table: Table, key: dict[str, Any] | str) -> Answer:
-        row = self._locate(table, key)
+    def delete(self, call: Call, table: Table, key: Key) -> Answer:
+        """DELETE by id or by alternate key → 204 ("Update and delete table rows using the Web API"). The store
+        records the tombstone change tracking reports and removes list memberships (org_store.py); a changeset
+        or bulk request that rolls back undoes all of it."""
+        row = locate(table, key)
         if row is None:
-            raise self._not_found(table, key)
-        select = call.query.get("$select")
-        body = _representation(table, row, select.split(",") if select else None)
+            raise not_found(table, key)
+        self.check_preconditions(call, table, key, row)
+        self.em.store.delete(table, row)
+        self.records += 1
+        self.em.writes_applied += 1
+        return Answer(204)
+
+    def get_one(self, call: Call, table: Table, key: Key) -> Answer:
+        select = select_columns(table, call.query.get("$select"))
+        row = locate(table, key)
+        if row is None:
+            raise not_found(table, key)
+        body = _representation(table, row, select)
         return Answer(200, {"@odata.context": f"{call.base}$metadata#{table.definition.entity_set}/$entity", **body})
 
     def get_collection(self, call: Call, table: Table) -> Answer:
-        rows = list(table.rows.values())
-        if "$filter" in call.query:
-            try:
-                predicate = parse_filter(call.query["$filter"])
-            except FilterError as error:
-                raise DataverseFault(400, "0x80060888", f"Invalid $filter: {error}") from error
-            rows = [row for row in rows if predicate(row)]
-        if "$top" in call.query:
-            rows = rows[: int(call.query["$top"])]
-        page_size = 5000
-        match = re.search(r"odata\.maxpagesize=(\d+)", call.header("Prefer") or "")
-        if match:
-            page_size = int(match.group(1))
-        skip = int(call.query.get("$skiptoken", "0"))
-        page = rows[skip : skip + page_size]
-        select = call.query.get("$select")
-        body: dict[str, Any] = {
-            "@odata.context": f"{call.base}$metadata#{table.definition.entity_set}",
-            "value": [_representation(table, row, select.split(",") if select else None) for row in page],
-        }
-        if skip + page_size < len(rows):
-            query = {k: v for k, v in call.query.items() if k != "$skiptoken"}
-            query["$skiptoken"] = str(skip + page_size)
-            body["@odata.nextLink"] = f"{call.base}{call.tail}?{urlencode(query)}"
+        select = select_columns(table, call.query.get("$select"))
+        rows = ordered(
+            table, filtered(table, list(table.rows.values()), call.query.get("$filter")), call.query.get("$orderby")
+        )
+        top = top_of(call.query)
+        if top is not None:
+            rows = rows[:top]
+        size = page_size(call.header("Prefer"))
+        skip_text = call.query.get("$skiptoken", "0")
+        if not skip_text.isdigit():
+            raise syntax_error("Invalid $skiptoken.")
+        skip = int(skip_text)
+        body: dict[str, Any] = {"@odata.context": f"{call.base}$metadata#{table.definition.entity_set}"}
+        if call.query.get("$count") == "true":
+            body["@odata.count"] = min(len(rows), 5000)  # Dataverse counts up to 5,000
+        body["value"] = [_representation(table, row, select) for row in rows[skip : skip + size]]
+        if skip + size < len(rows):
+            body["@odata.nextLink"] = next_link(call.base, call.tail, call.query, skip + size)
         return Answer(200, body)
 
     def merge(self, call: Call) -> Answer:
@@ -321,12 +325,13 @@ class Handlers:
         if subordinate is target or subordinate.get("statecode") != 0:
             raise DataverseFault(400, "0x80040203", "The subordinate record must be a different, active record.")
         content = {k: v for k, v in parts[2].items() if not k.startswith("@odata")}
-        self.em.store.update(table, target, content, _now())
+        self.em.store.update(table, target, content, utc_now())
         self.em.store.update(
             table,
             subordinate,
             {"statecode": 1, "statuscode": 2, "merged": True, "_masterid_value": target[id_column]},
-            _now(),
+            utc_now(),
         )
         self.em.writes_applied += 1
+        self.records += 2
         return Answer(204)

@@ -1,4 +1,5 @@
-"""Square customers held by the emulator: create, update, delete, merge, each producing webhook events."""
+"""Square customers held by the emulator: create, update, delete, merge, each producing webhook events;
+history imported without events (the years of customers no webhook will ever replay)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import random
 import string
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from devstack.square_emulator.clock import Clock, canonical
+from devstack.square_emulator.events_api import EventLog
+from devstack.square_emulator.frozen import Frozen
 
 MERCHANT_ID = "TILLBRIDGEEMU"
 EDITABLE = (
@@ -23,24 +27,15 @@ EDITABLE = (
     "note",
     "address",
     "preferences",
+    "tax_ids",
 )
+_ALPHABET = string.ascii_uppercase + string.digits
+DEFAULT_PREFERENCES = Frozen(email_unsubscribed=False)
 
 
 def square_id(rng: random.Random) -> str:
     """Square-style ids: 26 upper-case letters and digits."""
-    return "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(26))
-
-
-class Clock:
-    """Strictly increasing timestamps, so updated_at orders every change."""
-
-    def __init__(self) -> None:
-        self._last = datetime.now(UTC)
-
-    def tick(self) -> str:
-        now = max(datetime.now(UTC), self._last + timedelta(milliseconds=1))
-        self._last = now
-        return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return "".join([_ALPHABET[b % 36] for b in rng.randbytes(26)])
 
 
 @dataclass
@@ -50,8 +45,18 @@ class CustomerBook:
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     deleted: dict[str, dict[str, Any]] = field(default_factory=dict)
     merged_into: dict[str, str] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: EventLog | None = None
+    idempotency: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
     _sequence: itertools.count[int] = field(default_factory=itertools.count)
+
+    def __post_init__(self) -> None:
+        if self.events is None:
+            self.events = EventLog(self.clock)
+
+    @property
+    def log(self) -> EventLog:
+        assert self.events is not None
+        return self.events
 
     def _event(
         self, event_type: str, customer: dict[str, Any], context: dict[str, Any] | None = None
@@ -73,7 +78,7 @@ class CustomerBook:
             "created_at": self.clock.tick()[:19] + "Z",
             "data": data,
         }
-        self.events.append(event)
+        self.log.append(event)
         return event
 
     def create(
@@ -82,11 +87,29 @@ class CustomerBook:
         now = self.clock.tick()
         customer: dict[str, Any] = {"id": square_id(self.rng), "created_at": now, "updated_at": now}
         customer.update({k: v for k, v in fields_.items() if k in EDITABLE and v is not None})
-        customer.setdefault("preferences", {"email_unsubscribed": False})
+        customer.setdefault("preferences", DEFAULT_PREFERENCES)
         customer["creation_source"] = source
         customer["version"] = 0
         self.customers[customer["id"]] = customer
         return customer, [self._event("customer.created", customer, context)]
+
+    def import_history(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A customer that existed before Tillbridge: given timestamps/version, no webhook, no event."""
+        created = canonical(item.get("created_at")) or self.clock.tick()
+        customer: dict[str, Any] = {
+            "id": str(item.get("id") or square_id(self.rng)),
+            "created_at": created,
+            "updated_at": canonical(item.get("updated_at")) or created,
+        }
+        customer.update({k: v for k, v in item.items() if k in EDITABLE and v is not None})
+        customer.setdefault("preferences", DEFAULT_PREFERENCES)
+        customer["creation_source"] = str(item.get("creation_source") or "DIRECTORY")
+        customer["version"] = int(item.get("version") or 0)
+        for name in ("group_ids", "segment_ids"):
+            if name in item:
+                customer[name] = list(item[name])
+        self.customers[customer["id"]] = customer
+        return customer
 
     def get(self, customer_id: str) -> dict[str, Any] | None:
         """RetrieveCustomer: a merged-away id returns the surviving profile (per Square's forum answer)."""
@@ -97,6 +120,7 @@ class CustomerBook:
         return self.customers.get(customer_id)
 
     def update(self, customer_id: str, changes: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A committed update: fields set (None removes), version + 1, customer.updated fired."""
         customer = self.customers[customer_id]
         for name, value in changes.items():
             if name not in EDITABLE:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +43,7 @@ class Deliverer:
     def __init__(self, config: DeliveryConfig) -> None:
         self.config = config
         self.stats = DeliveryStats()
-        self._pending: list[dict[str, Any]] = []
+        self._pending: deque[dict[str, Any]] = deque()
         self._in_flight = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -89,7 +90,7 @@ class Deliverer:
 
     def _next_batch(self) -> list[dict[str, Any]]:
         window = max(1, self.config.reorder_window)
-        batch, self._pending = self._pending[:window], self._pending[window:]
+        batch = [self._pending.popleft() for _ in range(min(window, len(self._pending)))]
         if window > 1:
             self._rng.shuffle(batch)
         return batch

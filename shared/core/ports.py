@@ -209,11 +209,6 @@ class SquareApi(Protocol):
         self, start_at: str, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]: ...
 
-    async def bulk_retrieve_customers(self, customer_ids: list[str]) -> dict[str, dict[str, Any] | None]:
-        """Customers by id; None for an id Square answers NOT_FOUND (deleted). A merged-away id may come
-        back as its surviving customer (another id)."""
-        ...
-
     async def batch_retrieve_orders(self, order_ids: list[str]) -> dict[str, dict[str, Any]]: ...
 
     async def get_payment(self, payment_id: str) -> dict[str, Any] | None: ...
@@ -229,6 +224,46 @@ class SquareApi(Protocol):
     async def search_catalog_changed_since(
         self, begin_time: str | None, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None, str | None]: ...
+
+    # History pages: (objects, next cursor or None). A cursor is valid only with the query that produced it.
+    async def list_customers(
+        self, cursor: str | None = None, *, limit: int = 100, sort_field: str = "CREATED_AT", sort_order: str = "ASC"
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    async def search_customers(
+        self, query: dict[str, Any], cursor: str | None = None, *, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    async def bulk_retrieve_customers(self, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Customers by id (any number; sent 100 per request); unknown ids are absent."""
+        ...
+
+    async def search_orders(
+        self, location_ids: list[str], query: dict[str, Any], cursor: str | None = None, *, limit: int = 500
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    async def list_payments(
+        self, cursor: str | None = None, **params: str | int | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    async def list_refunds(
+        self, cursor: str | None = None, **params: str | int | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    async def list_locations(self) -> list[dict[str, Any]]: ...
+
+    async def search_events(
+        self, query: dict[str, Any], cursor: str | None = None, *, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    async def update_customer(
+        self, customer_id: str, changes: dict[str, Any], *, version: int | None = None
+    ) -> dict[str, Any] | None:
+        """The updated customer; None when it does not exist. Stale `version` → ConcurrencyError; a refused
+        field → InvalidDataError naming it."""
+        ...
+
+    async def create_customer(self, fields: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]: ...
 
 
 class Metrics(Protocol):

@@ -76,6 +76,13 @@ async def resolve_buyer(ctx: FlowContext, customer_id: str | None, buyer_email: 
     return Buyer(f"/{CONTACTS}({created.entity_id})", guest_key)
 
 
+async def sale_buyer(ctx: FlowContext, order: dict[str, Any] | None, payment: dict[str, Any] | None) -> Buyer | None:
+    """Who bought: the order's customer, else the payment's customer, else the guest's email on the payment.
+    Payments, order updates and refunds all ask this one question (a refund passes its sale's payment)."""
+    customer_id = (order or {}).get("customer_id") or (payment or {}).get("customer_id")
+    return await resolve_buyer(ctx, customer_id, (payment or {}).get("buyer_email_address"))
+
+
 async def owner_for(ctx: FlowContext, location_id: str | None) -> str | None:
     """The owner bind path for records from this store; an unmapped store is reported once, never blocked."""
     assignment, mapped = ctx.sales.owners.for_location(location_id)

@@ -13,13 +13,20 @@ from shared.core.models import SyncCommand
 from shared.core.money import to_decimal
 from shared.core.ports import BatchOperation, LedgerRow
 from shared.flows import commerce_mapping as cmap
-from shared.flows.commerce_support import STATS_DOC, Buyer, owner_for, resolve_buyer
+from shared.flows.commerce_support import STATS_DOC, Buyer, owner_for, sale_buyer
 from shared.flows.context import FlowContext, Outcome
 from shared.flows.purchase_stats import PurchaseStats, add_refund, contact_fields
 from shared.flows.sales import _apply, _gate, _order_or_retry, _Plan, source_object, tables
 from shared.pipeline.ledger import Stamp
 
 CASE_NAMESPACE = uuid.UUID("6f1c2a4e-6a0d-4a3f-9a8e-7b3d2c1e0f55")
+
+
+async def _guest_payment(ctx: FlowContext, order: dict[str, Any], refund: dict[str, Any]) -> dict[str, Any] | None:
+    """A guest sale's buyer is known only from its payment's email: fetched for refunds of guest sales."""
+    if order.get("customer_id") or not refund.get("payment_id"):
+        return None
+    return await ctx.square.get_payment(str(refund["payment_id"]))
 
 
 async def sync_refund(command: SyncCommand, ctx: FlowContext) -> Outcome:
@@ -35,7 +42,7 @@ async def sync_refund(command: SyncCommand, ctx: FlowContext) -> Outcome:
     t = tables(ctx)
     plan = _Plan()
     order = await _order_or_retry(ctx, order_id) if order_id else {}
-    buyer = await resolve_buyer(ctx, order.get("customer_id"), None) if order.get("customer_id") else None
+    buyer = await sale_buyer(ctx, order, await _guest_payment(ctx, order, refund))
     owner = await owner_for(ctx, refund.get("location_id"))
     body = cmap.refund_payload(t, refund)
     if order_id:

@@ -13,7 +13,7 @@ from shared.core.models import SyncCommand
 from shared.core.money import to_decimal
 from shared.core.ports import BatchOperation, LedgerRow
 from shared.flows import commerce_mapping as cmap
-from shared.flows.commerce_support import STATS_DOC, Buyer, catalog_entries, owner_for, resolve_buyer
+from shared.flows.commerce_support import STATS_DOC, Buyer, catalog_entries, owner_for, sale_buyer
 from shared.flows.context import FlowContext, Outcome
 from shared.flows.purchase_stats import PurchaseStats, add_payment, contact_fields
 from shared.monitoring import tracing
@@ -152,9 +152,7 @@ async def sync_payment(command: SyncCommand, ctx: FlowContext) -> Outcome:
     payment_stamp = Stamp(None, payment.get("updated_at"))
     payment_ledger, payment_new = await _gate(ctx, "payment", payment["id"], payment_stamp)
     order = await _order_or_retry(ctx, payment["order_id"]) if payment.get("order_id") else None
-    buyer = await resolve_buyer(
-        ctx, (order or {}).get("customer_id") or payment.get("customer_id"), payment.get("buyer_email_address")
-    )
+    buyer = await sale_buyer(ctx, order, payment)
     owner = await owner_for(ctx, payment.get("location_id"))
     plan.operations += await location_placeholder(ctx, payment.get("location_id"))
     catalog = await catalog_entries(ctx, order) if order else {}
@@ -203,7 +201,7 @@ async def sync_order(command: SyncCommand, ctx: FlowContext) -> Outcome:
     ledger, is_new = await _gate(ctx, "order", order["id"], stamp)
     if not is_new:
         return Outcome.STALE
-    buyer = await resolve_buyer(ctx, order.get("customer_id"), None)
+    buyer = await sale_buyer(ctx, order, None)
     owner = await owner_for(ctx, order.get("location_id"))
     plan.operations += await location_placeholder(ctx, order.get("location_id"))
     plan.operations += order_operations(

@@ -132,9 +132,7 @@ async def sweep_for_missed_deletes(
     found = await square.bulk_retrieve_customers(linked) if linked else {}
     deleted, merged = [], []
     for customer_id in linked:
-        if customer_id not in found:
-            continue  # Square did not answer for this id: no evidence either way
-        current = found[customer_id]
+        current = found.get(customer_id)  # absent: Square answered NOT_FOUND (any other error raises)
         if current is None:
             deleted.append(customer_id)
             await queue.send(outbound(missed_delete_command(customer_id, now)))

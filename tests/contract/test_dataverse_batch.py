@@ -44,12 +44,12 @@ def _sale(order: str, bad_line: bool = False) -> list[BatchOperation]:
         ),
         BatchOperation(
             "PATCH",
-            f"tb_transactionlines(tb_squarelinekey='{order}:1')",
+            f"tb_transactionlines(tb_squarelinekey='{order}.1')",
             {"tb_name": "Tea", "tb_TransactionId@odata.bind": order_ref},
         ),
         BatchOperation(
             "PATCH",
-            f"tb_transactionlines(tb_squarelinekey='{order}:2')",
+            f"tb_transactionlines(tb_squarelinekey='{order}.2')",
             {"tb_name": "Cake", "tb_TransactionId@odata.bind": order_ref, **line_extra},
         ),
     ]
@@ -85,7 +85,7 @@ def test_a_failing_part_rolls_the_whole_changeset_back(dataverse: httpx.Client) 
         asyncio.run(run())
     assert "0x80060888" in str(caught.value)
     assert dataverse.get(API + "tb_transactions(tb_squareorderid='O2')").status_code == 404
-    assert dataverse.get(API + "tb_transactionlines(tb_squarelinekey='O2:1')").status_code == 404
+    assert dataverse.get(API + "tb_transactionlines(tb_squarelinekey='O2.1')").status_code == 404
 
 
 def test_repeating_a_batch_is_harmless(dataverse: httpx.Client) -> None:
@@ -97,7 +97,7 @@ def test_repeating_a_batch_is_harmless(dataverse: httpx.Client) -> None:
 
     asyncio.run(run())
     rows = dataverse.get("/_control/tables/tb_transactionlines").json()
-    assert len([r for r in rows if r["tb_squarelinekey"].startswith("O3:")]) == 2
+    assert len([r for r in rows if r["tb_squarelinekey"].startswith("O3.")]) == 2
 
 
 def test_content_id_references_and_continue_on_error(dataverse: httpx.Client) -> None:

@@ -313,3 +313,32 @@ def test_every_commerce_flow_links_a_merged_buyer_to_the_survivor() -> None:
     refund_row = dv.batches[-1][0]
     assert (refund_row.body or {})["tb_ContactId@odata.bind"] == survivor
     assert [op.path for op in dv.batches[-1] if op.path.startswith("contacts(")] == [survivor.lstrip("/")]
+
+
+def test_a_refund_of_a_guest_sale_reaches_the_guest_contact() -> None:
+    ctx, dv, _state, square = setup()
+    square.orders["O5"] = order("O5", customer=None)
+    guest_payment = payment("P5", "O5", buyer_email_address="Guest@Example.com")
+    square.payments["P5"] = guest_payment
+    run(sync_payment(command("payment", "payment.created", "P5", guest_payment, "payment"), ctx))
+    (guest,) = [r for r in dv.rows.values() if str(r.get("tb_squarecustomerid", "")).startswith("guest-")]
+    square.orders["O5"] = {
+        **order("O5", customer=None, updated="2026-11-22T12:00:00.000Z"),
+        "refunds": [{"status": "COMPLETED", "amount_money": {"amount": 600, "currency": "USD"}}],
+    }
+    refund = {
+        "id": "P5_R1",
+        "payment_id": "P5",
+        "order_id": "O5",
+        "location_id": "L1",
+        "status": "COMPLETED",
+        "amount_money": {"amount": 600, "currency": "USD"},  # above the case threshold of 5
+        "updated_at": "2026-11-22T12:00:00Z",
+    }
+    run(sync_refund(command("refund", "refund.created", "P5_R1", refund, "refund", "e2"), ctx))
+    batch = dv.batches[-1]
+    contact = f"contacts({guest['contactid']})"
+    assert (batch[0].body or {})["tb_ContactId@odata.bind"] == "/" + contact
+    aggregates = next(op for op in batch if op.path == contact)
+    assert (aggregates.body or {})["tb_lifetimevalue"] == 5.0  # 11.00 paid, 6.00 refunded
+    assert any(op.path.startswith("incidents(") for op in batch)
