@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from tillbridge_cli.ops import client, out
+from tillbridge_cli.ops import client, console
 
 MEASURES = ("examined", "missing", "stale", "repaired", "failed")
 
@@ -22,6 +22,7 @@ def report_table(report: dict[str, Any]) -> Table:
 
 def reconcile_report(args: argparse.Namespace) -> int:
     report = client().call("GET", "reconcile").get("report")
+    out = console()
     if not report:
         out.print("no reconcile has run yet")
         return 0
