@@ -198,7 +198,7 @@ class FakeDataverse:
             if self._refused(payload):
                 raise TerminalError("CreateMultiple refused a row", reason_code="crm_rejected")
             if payload.get(self.key_column) is not None and self._by_key({self.key_column: payload[self.key_column]}):
-                raise TerminalError("A record with matching key values already exists", reason_code="crm_rejected")
+                raise ConcurrencyError("412 0x80060892: a record with the same key value already exists")
         return [self.seed(**payload) for payload in payloads]
 
     def active_by_square_id(self) -> dict[str, dict[str, Any]]:

@@ -174,12 +174,15 @@ class QueuePoller:
             self._slots.release()
 
     async def _settle_all(self, messages: list[QueueMessage], complete: bool) -> None:
+        slots = asyncio.Semaphore(8)  # the SDK's connection pool holds 10
+
         async def one(message: QueueMessage) -> None:
-            with contextlib.suppress(Exception):  # if settling fails, the lock expires on its own
-                if complete:
-                    await asyncio.to_thread(self.client.delete_message, message)
-                else:
-                    await asyncio.to_thread(self.client.update_message, message, visibility_timeout=1)
+            async with slots:
+                with contextlib.suppress(Exception):  # if settling fails, the lock expires on its own
+                    if complete:
+                        await asyncio.to_thread(self.client.delete_message, message)
+                    else:
+                        await asyncio.to_thread(self.client.update_message, message, visibility_timeout=1)
 
         await asyncio.gather(*(one(message) for message in messages))
 

@@ -300,9 +300,13 @@ class DataverseClient:
         paths = [f"{entity_set}?$select={','.join(select)}&$filter={quote(f, safe='')}&$top={top}" for f in filters]
         content_type, body = build_read_batch(paths, self._root)
         response = await self.send("POST", "$batch", body, {"Content-Type": content_type})
+        results = parse_batch_response(response.headers.get("Content-Type", ""), response.content)
+        failed = next((part for part in results if part.status >= 400), None)
+        if failed is not None:  # the batch stops at the first failed part and answers 400 with it
+            body_json = failed.body if isinstance(failed.body, dict) else {}
+            raise classify(httpx.Response(failed.status, json=body_json, headers=failed.headers))
         if response.status_code >= 400:
             raise classify(response)
-        results = parse_batch_response(response.headers.get("Content-Type", ""), response.content)
         if len(results) != len(filters):
             raise TransientError(f"$batch answered {len(results)} parts for {len(filters)} queries")
         rows = []

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.core.errors import TerminalError
+from shared.core.errors import ConcurrencyError, TerminalError
 from shared.core.keys import key_segment
 from shared.core.ports import BulkTarget, DataverseApi
 
@@ -95,6 +95,11 @@ class BulkWriter:
             return
         except TerminalError:
             pass  # all or nothing: nothing landed, so each row is tried on its own
+        except ConcurrencyError:
+            if not group[0].create:
+                raise
+            # a row "known new" exists by now (the live path created it meanwhile: 412 duplicate key,
+            # reference/dataverse.md §12): upserts by key, row by row, update it instead
         result.fallbacks += 1
         for row in group:
             await self._send_one(entity_set, row, result)

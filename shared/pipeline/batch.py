@@ -7,6 +7,7 @@ Version gate, failure records and traces stay per record."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from shared.monitoring.tracing import AttemptTrace
 if TYPE_CHECKING:
     from shared.pipeline.worker import Worker
 
+log = logging.getLogger("tillbridge.worker.batch")
 FLOW = "customers"
 SINGLE_CONCURRENCY = 16  # single-path messages of one batch in flight at once
 WRITTEN = {"written"}
@@ -95,8 +97,13 @@ async def _bulk(worker: Worker, options: BulkOptions, items: list[tuple[Inbound,
     try:
         with otel.span("process_batch", items[0][1].event_id, parent=items[0][0].properties, flow=FLOW):
             counts = await bulk_customers(pairs, bc)
-    except TerminalError:
-        raise  # bulk_customers records terminal errors per record; one escaping is a bug worth a redelivery
+    except TerminalError as error:
+        # a step of the whole chunk (the match query) was refused: each event goes the single path, where a
+        # record that really cannot be written gets its own failure record (nothing committed was lost:
+        # a claim left behind is re-applied by the same version)
+        log.warning("bulk path refused (%s): %d events go one by one", error.reason_code, len(items))
+        await _singles(worker, [message for message, _, _ in items])
+        return
     except Exception as error:  # transient: nothing was committed; each event retries like a single one
         for trace, (_, command, _) in zip(traces, items, strict=True):
             await _in_trace(trace, worker.retry_later(command, FLOW, error))
