@@ -274,6 +274,18 @@ class FakeState:
     async def get_cursor(self, name: str) -> str | None:
         return self.cursors.get(name)
 
+    async def get_ledgers(self, kind: str, square_ids: Sequence[str]) -> dict[str, LedgerRow | None]:
+        return {square_id: await self.get_ledger(kind, square_id) for square_id in square_ids}
+
+    async def save_ledgers(self, rows: Sequence[LedgerRow]) -> list[LedgerRow | Exception]:
+        results: list[LedgerRow | Exception] = []
+        for row in rows:
+            try:
+                results.append(await self.save_ledger(row))
+            except ConcurrencyError as error:
+                results.append(error)
+        return results
+
     async def set_cursor(self, name: str, value: str) -> None:
         self.cursors[name] = value
 

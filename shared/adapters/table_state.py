@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -17,6 +18,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.adapters.blocking import run_blocking
+from shared.adapters.table_ledger_bulk import read_many, write_many
 from shared.core.errors import ConcurrencyError
 from shared.core.failures import merge_failure
 from shared.core.ports import FailureRecord, FlowStatus, LedgerRow
@@ -189,6 +191,12 @@ class TableStateStore:
     async def get_ledger(self, kind: str, square_id: str) -> LedgerRow | None:
         return await run_blocking(self._get_ledger, kind, square_id)
 
+    async def get_ledgers(self, kind: str, square_ids: Sequence[str]) -> dict[str, LedgerRow | None]:
+        return await run_blocking(read_many, self._table("ledger"), kind, square_ids, safe_key, _ledger_row)
+
+    async def save_ledgers(self, rows: Sequence[LedgerRow]) -> list[LedgerRow | Exception]:
+        return await run_blocking(write_many, self._table("ledger"), rows, _ledger_entity, self._save_ledger)
+
     async def save_ledger(self, row: LedgerRow) -> LedgerRow:
         return await run_blocking(self._save_ledger, row)
 
@@ -280,12 +288,16 @@ class TableStateStore:
 
 def table_state_store(connection_string: str, endpoint: str, client_id: str, prefix: str) -> TableStateStore:
     """Connection string (Azurite, or keys) or identity-based endpoint (managed identity in Azure)."""
+    from shared.adapters.http_pool import pooled_transport
+
     if connection_string:
-        service = TableServiceClient.from_connection_string(connection_string)
+        service = TableServiceClient.from_connection_string(connection_string, transport=pooled_transport())
     else:
         from azure.identity import DefaultAzureCredential
 
         service = TableServiceClient(
-            endpoint, credential=DefaultAzureCredential(managed_identity_client_id=client_id or None)
+            endpoint,
+            credential=DefaultAzureCredential(managed_identity_client_id=client_id or None),
+            transport=pooled_transport(),
         )
     return TableStateStore(service, prefix)

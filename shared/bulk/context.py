@@ -60,8 +60,7 @@ class BulkContext:
 
     async def ledgers(self, kind: str, ids: Iterable[str]) -> dict[str, LedgerRow | None]:
         unique = list(dict.fromkeys(ids))
-        rows = await gather_limited(self.ctx.state.get_ledger(kind, square_id) for square_id in unique)
-        return dict(zip(unique, rows, strict=True))
+        return await self.ctx.state.get_ledgers(kind, unique) if unique else {}
 
 
 async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = STATE_CONCURRENCY) -> list[T]:

@@ -8,7 +8,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.bulk.context import BulkContext, gather_limited
+from shared.bulk.context import BulkContext
 from shared.bulk.counts import Counts
 from shared.bulk.matching import match_chunk
 from shared.bulk.writer import BulkRow, WriteResult, address
@@ -19,7 +19,7 @@ from shared.flows import customer_mapping as cm
 from shared.flows.customers import KIND, parse_customer
 from shared.flows.matching import Candidates, MatchKeys, MatchKind, choose_match
 from shared.pipeline.gate import Decision, decide
-from shared.pipeline.ledger import Stamp, claim, commit
+from shared.pipeline.ledger import Stamp, Transition, claim_many, commit, commit_many
 
 
 @dataclass
@@ -175,52 +175,43 @@ def _target(item: Item, bc: BulkContext, taken: set[str]) -> None:
         item.row = BulkRow(refs, BulkTarget(payload, key={key_column: item.customer.id}), create=True)
 
 
-async def _claim(item: Item, bc: BulkContext) -> None:
-    try:
-        item.claimed = await claim(
-            bc.ctx.state,
-            ledger=item.ledger,
-            kind=KIND,
-            square_id=item.customer.id,
-            command=item.command,
-            stamp=item.stamp,
-        )
-    except ConcurrencyError:
-        item.claimed = None  # the live path is writing this customer right now: its write wins
-
-
 async def _write(items: list[Item], bc: BulkContext, counts: Counts) -> None:
-    await gather_limited(_claim(item, bc) for item in items)
-    claimed = [item for item in items if item.claimed is not None]
-    counts.deferred += len(items) - len(claimed)
-    for item in items:
-        if item.claimed is None:
-            bc.outcome(item.command, "stale")  # a newer version is being written by another worker
-    rows = [item.row for item in claimed if item.row is not None]
+    transitions = [Transition(i.ledger, KIND, i.customer.id, i.command, i.stamp) for i in items]
+    for item, claimed in zip(items, await claim_many(bc.ctx.state, transitions), strict=True):
+        item.claimed = claimed
+        if claimed is None:  # the live path is writing this customer right now: its newer write wins
+            counts.deferred += 1
+            bc.outcome(item.command, "stale")
+    claimed_items = [item for item in items if item.claimed is not None]
+    rows = [item.row for item in claimed_items if item.row is not None]
     result = await bc.writer.write(cm.CONTACTS, cm.CONTACT_ENTITY, rows)
     counts.requests += result.requests
-    await gather_limited(_settle(item, result, bc, counts) for item in claimed)
+    landed = []
+    for item in claimed_items:
+        error = result.failed.get(item.customer.id)
+        if error is not None:
+            counts.failed += 1
+            await bc.record_failure(item.command, error)
+        else:
+            landed.append(item)
+    await _commit(landed, result, bc, counts)
 
 
-async def _settle(item: Item, result: WriteResult, bc: BulkContext, counts: Counts) -> None:
-    """Commit what landed (with its contact id), record what Dataverse refused."""
-    assert item.row is not None and item.claimed is not None
-    error = result.failed.get(item.customer.id)
-    if error is not None:
-        counts.failed += 1
-        await bc.record_failure(item.command, error)
-        return
-    row = item.claimed
-    row.dataverse_id = result.ids.get(address(item.row)) or row.dataverse_id
-    try:
-        await commit(bc.ctx.state, row=row, command=item.command, stamp=item.stamp, content_hash=item.plan.content_hash)
-    except ConcurrencyError:
-        counts.deferred += 1
-        bc.outcome(item.command, "deferred")
-        await bc.resync(KIND, item.customer.id)
-        return
-    bc.outcome(item.command, "written")
-    if item.row.create:
-        counts.created += 1
-    else:
-        counts.updated += 1
+async def _commit(items: list[Item], result: WriteResult, bc: BulkContext, counts: Counts) -> None:
+    """Commit what landed, with its contact id; a row claimed meanwhile by another writer is re-synced."""
+    transitions = []
+    for item in items:
+        assert item.row is not None and item.claimed is not None
+        item.claimed.dataverse_id = result.ids.get(address(item.row)) or item.claimed.dataverse_id
+        transitions.append(
+            Transition(item.claimed, KIND, item.customer.id, item.command, item.stamp, item.plan.content_hash)
+        )
+    for item, saved in zip(items, await commit_many(bc.ctx.state, transitions), strict=True):
+        if saved is None:
+            counts.deferred += 1
+            bc.outcome(item.command, "deferred")
+            await bc.resync(KIND, item.customer.id)
+        else:
+            bc.outcome(item.command, "written")
+            counts.created += 1 if item.row is not None and item.row.create else 0
+            counts.updated += 0 if item.row is not None and item.row.create else 1

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from shared.bulk.context import BulkContext, gather_limited
+from shared.bulk.context import BulkContext
 from shared.bulk.counts import Counts
 from shared.bulk.writer import BulkRow
-from shared.core.errors import ConcurrencyError
 from shared.core.models import SyncCommand
 from shared.core.ports import BatchOperation, BulkTarget, LedgerRow
 from shared.pipeline.gate import Decision, decide
-from shared.pipeline.ledger import Stamp, claim, commit
+from shared.pipeline.ledger import Stamp, Transition, claim_many, commit_many
 
 _KEYED_PATH = re.compile(r"^(?P<set>\w+)\((?P<column>\w+)='(?P<value>.*)'\)$")
 
@@ -67,47 +66,39 @@ async def write_records(records: list[Record], bc: BulkContext, counts: Counts, 
         counts.created += sum(1 for r in records if r.ledger is None)
         counts.updated += sum(1 for r in records if r.ledger is not None)
         return
-    await gather_limited(_claim(record, bc) for record in records)
-    claimed = [record for record in records if record.claimed is not None]
-    counts.deferred += len(records) - len(claimed)
+    transitions = [Transition(r.ledger, r.kind, r.square_id, r.command, r.stamp) for r in records]
+    for record, claimed in zip(records, await claim_many(bc.ctx.state, transitions), strict=True):
+        record.claimed = claimed
+    claimed_records = [record for record in records if record.claimed is not None]
+    counts.deferred += len(records) - len(claimed_records)
     failed: dict[str, Any] = {}
     for entity_set in table_order:
-        rows = [row for record in claimed for (table, row) in record.rows if table == entity_set]
+        rows = [row for record in claimed_records for (table, row) in record.rows if table == entity_set]
         if rows:
             result = await bc.writer.write(entity_set, entity_of(entity_set), rows)
             counts.requests += result.requests
             for ref, error in result.failed.items():
                 failed.setdefault(ref, error)
-    await gather_limited(_settle(record, failed.get(record.square_id), bc, counts) for record in claimed)
+    landed = []
+    for record in claimed_records:
+        if record.square_id in failed:
+            counts.failed += 1
+            await bc.record_failure(record.command, failed[record.square_id])
+        else:
+            landed.append(record)
+    await _commit(landed, bc, counts)
 
 
-async def _claim(record: Record, bc: BulkContext) -> None:
-    try:
-        record.claimed = await claim(
-            bc.ctx.state,
-            ledger=record.ledger,
-            kind=record.kind,
-            square_id=record.square_id,
-            command=record.command,
-            stamp=record.stamp,
-        )
-    except ConcurrencyError:
-        record.claimed = None
-
-
-async def _settle(record: Record, error: Any, bc: BulkContext, counts: Counts) -> None:
-    if error is not None:
-        counts.failed += 1
-        await bc.record_failure(record.command, error)
-        return
-    assert record.claimed is not None
-    try:
-        await commit(bc.ctx.state, row=record.claimed, command=record.command, stamp=record.stamp, content_hash=None)
-    except ConcurrencyError:
-        counts.deferred += 1
-        await bc.resync(record.kind, record.square_id)
-        return
-    if record.ledger is None or (record.ledger.version is None and record.ledger.updated_at is None):
-        counts.created += 1
-    else:
-        counts.updated += 1
+async def _commit(records: list[Record], bc: BulkContext, counts: Counts) -> None:
+    transitions = []
+    for record in records:
+        assert record.claimed is not None
+        transitions.append(Transition(record.claimed, record.kind, record.square_id, record.command, record.stamp))
+    for record, saved in zip(records, await commit_many(bc.ctx.state, transitions), strict=True):
+        if saved is None:  # another writer claimed it meanwhile: sync it again from Square's current copy
+            counts.deferred += 1
+            await bc.resync(record.kind, record.square_id)
+        elif record.ledger is None or (record.ledger.version is None and record.ledger.updated_at is None):
+            counts.created += 1
+        else:
+            counts.updated += 1

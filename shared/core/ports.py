@@ -116,6 +116,15 @@ class StateStore(Protocol):
 
     async def get_cursor(self, name: str) -> str | None: ...
 
+    async def get_ledgers(self, kind: str, square_ids: Sequence[str]) -> dict[str, LedgerRow | None]:
+        """Many ledger rows of one kind at once (the bulk path); None for ids with no row."""
+        ...
+
+    async def save_ledgers(self, rows: Sequence[LedgerRow]) -> list[LedgerRow | Exception]:
+        """Save many rows of one kind (distinct ids), each like save_ledger: the saved row, or the
+        ConcurrencyError of a row that changed since it was read."""
+        ...
+
     async def set_cursor(self, name: str, value: str) -> None: ...
 
 
