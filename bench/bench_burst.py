@@ -27,8 +27,6 @@ from devstack.crm_check import differences
 from devstack.stack import PROJECT_DIR, Stack, StackOptions
 from shared.core.times import parse_time
 
-KEY = "tb_squarecustomerid"
-
 
 def _dataverse_requests(stack: Stack) -> int:
     return int(stack.client("dataverse").get("/_control/stats").json().get("requests", 0))
@@ -114,28 +112,22 @@ def steady(stack: Stack, ids: list[str], rate: float, seconds: float) -> dict[st
     square.post("/_control/flush", params={"timeout": "120"}, timeout=130)
     wait_queue_empty(stack)
     converge(stack, set(chosen))
-    rows = {
-        r[KEY]: r for r in stack.client("dataverse", timeout=300).get("/_control/tables/contacts").json() if r.get(KEY)
-    }
-    visible = []
-    for customer_id, moment in changed.items():
-        modified = parse_time(rows.get(customer_id, {}).get("modifiedon"))
-        if modified is not None:
-            visible.append((modified - moment).total_seconds())
-    return {"events": len(chosen), "visible": sorted(visible), "stages": stages(stack, list(changed)[:200], changed)}
+    found = stages(stack, list(changed)[:400], changed)
+    return {"events": len(chosen), "visible": sorted(found.pop("visible")), "stages": found}
 
 
 def stages(stack: Stack, ids: list[str], changed: dict[str, datetime]) -> dict[str, list[float]]:
     """From each record's trace: Square change → webhook acknowledged (the command's received_at, right after
-    it was queued) → dequeued (the attempt's start) → written (the outcome step)."""
+    it was queued) → dequeued (the attempt's start) → written (the outcome step: the CRM has it then; the
+    emulator's modifiedon has whole seconds only)."""
     ops = httpx.Client(
         base_url=f"{stack.urls['host']}/api/ops/",
         headers={"x-functions-key": stack.env["LOCAL_FUNCTION_KEY"]},
         timeout=60,
     )
-    found: dict[str, list[float]] = {"to_enqueued": [], "in_queue": [], "processing": []}
+    found: dict[str, list[float]] = {"to_enqueued": [], "in_queue": [], "processing": [], "visible": []}
     for customer_id in ids:
-        timeline = ops.get(f"records/customers/{customer_id}").json().get("timeline", [])
+        timeline = ops.get(f"records/customers/{customer_id}").json().get("attempts", [])
         if not timeline:
             continue
         last = max(timeline, key=lambda t: t["started_at"])
@@ -147,6 +139,7 @@ def stages(stack: Stack, ids: list[str], changed: dict[str, datetime]) -> dict[s
             found["to_enqueued"].append((enqueued - changed[customer_id]).total_seconds())
             found["in_queue"].append((dequeued - enqueued).total_seconds())
             found["processing"].append((written - dequeued).total_seconds())
+            found["visible"].append((written - changed[customer_id]).total_seconds())
     return found
 
 
