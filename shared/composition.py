@@ -24,7 +24,6 @@ from shared.monitoring.metrics import LogMetrics, SystemClock, quiet_noisy_logge
 
 if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start short
     from shared.adapters.dataverse_http import DataverseClient
-    from shared.adapters.square_history import SquareHistoryClient
     from shared.adapters.square_http import SquareClient
     from shared.adapters.table_state import TableStateStore
     from shared.bulk.backfill import Backfill, Progress
@@ -126,19 +125,6 @@ class Backend:
             http=make_http_client(sq.timeout_seconds),
         )
 
-    @cached_property
-    def square_history(self) -> SquareHistoryClient:
-        from shared.adapters.dataverse_http import make_http_client
-        from shared.adapters.square_history import SquareHistoryClient
-
-        sq = self.settings.square
-        return SquareHistoryClient(
-            base_url=sq.base_url,
-            access_token=sq.access_token,
-            api_version=sq.api_version,
-            http=make_http_client(sq.timeout_seconds),
-        )
-
     def backfill(self, *, dry_run: bool, progress: Progress | None = None, source: str = "backfill") -> Backfill:
         from shared.bulk.backfill import Backfill
         from shared.bulk.context import BulkContext
@@ -154,7 +140,7 @@ class Backend:
         )
         from shared.bulk.history import SquareHistory
 
-        history = SquareHistory(self.square_history)
+        history = SquareHistory(self.square)
         return Backfill(bc, history, chunk_size=bulk.backfill_chunk, progress=progress)
 
     @cached_property
@@ -290,7 +276,7 @@ async def reconcile() -> ReconcileRun:
     sync = parts.settings.sync
     reconciler = Reconciler(
         square=parts.square,
-        history=SquareHistory(parts.square_history),
+        history=SquareHistory(parts.square),
         state=parts.state,
         queue=parts.queue,
         now=CLOCK.now(),

@@ -4,29 +4,11 @@ which Square requires; ListPayments/ListPaymentRefunds ascending with begin_time
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
+
+from shared.core.ports import SquareApi
 
 Page = tuple[list[dict[str, Any]], str | None]
-
-
-class SquareReads(Protocol):
-    """The Square client's generic history reads (the same signatures as the SquareApi port gets them)."""
-
-    async def search_customers(self, query: dict[str, Any], cursor: str | None = None, *, limit: int = 100) -> Page: ...
-
-    async def search_orders(
-        self, location_ids: list[str], query: dict[str, Any], cursor: str | None = None, *, limit: int = 500
-    ) -> Page: ...
-
-    async def list_payments(self, cursor: str | None = None, **params: str | int | None) -> Page: ...
-
-    async def list_refunds(self, cursor: str | None = None, **params: str | int | None) -> Page: ...
-
-    async def list_locations(self) -> list[dict[str, Any]]: ...
-
-    async def search_catalog_changed_since(
-        self, begin_time: str | None, cursor: str | None = None
-    ) -> tuple[list[dict[str, Any]], str | None, str | None]: ...
 
 
 def customers_query(created_from: str | None, updated_since: str | None) -> dict[str, Any]:
@@ -53,7 +35,7 @@ def orders_query(time_field: str, start_at: str | None) -> dict[str, Any]:
 class SquareHistory:
     """The backfill's streams over the Square client."""
 
-    def __init__(self, square: SquareReads) -> None:
+    def __init__(self, square: SquareApi) -> None:
         self._square = square
 
     async def search_customers_by_creation(
