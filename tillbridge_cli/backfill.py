@@ -43,22 +43,15 @@ def since_timestamp(text: str | None) -> str | None:
 
 
 def summary(totals: dict[str, Counts], seconds: float, dry_run: bool) -> Table:
-    table = Table(title=("dry run: nothing written" if dry_run else "backfill") + f" in {seconds:.1f} s")
-    table.add_column("kind")
-    table.add_column("examined", justify="right")
-    for column in COLUMNS:
-        table.add_column(DRY_LABELS.get(column, column) if dry_run else column, justify="right")
-    table.add_column("Dataverse requests", justify="right")
-    table.add_column("records/s", justify="right")
-    for kind, counts in totals.items():
-        values = counts.as_dict()
-        table.add_row(
-            kind,
-            str(counts.examined),
-            *(str(values[c]) for c in COLUMNS),
-            str(counts.requests),
-            f"{counts.examined / seconds:.0f}" if seconds > 0 else "-",
-        )
+    """One column per kind that had anything to read, one row per count (fits a narrow terminal)."""
+    kinds = [kind for kind, counts in totals.items() if counts.examined] or list(totals)
+    title = ("dry run: nothing written" if dry_run else "backfill") + f" in {seconds:.1f} s"
+    table = Table("", *kinds, title=title)
+    for row in ("examined", *COLUMNS, "requests"):
+        label = DRY_LABELS.get(row, row) if dry_run else row
+        label = "Dataverse requests" if row == "requests" else label
+        table.add_row(label, *(str(totals[kind].as_dict()[row]) for kind in kinds))
+    table.add_row("records/s", *(f"{totals[kind].examined / seconds:.0f}" if seconds > 0 else "-" for kind in kinds))
     return table
 
 
