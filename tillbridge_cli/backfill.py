@@ -17,7 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from shared.bulk.backfill import WHAT
 from shared.bulk.counts import Counts
@@ -46,7 +46,7 @@ def summary(totals: dict[str, Counts], seconds: float, dry_run: bool) -> Table:
     """One column per kind that had anything to read, one row per count (fits a narrow terminal)."""
     kinds = [kind for kind, counts in totals.items() if counts.examined] or list(totals)
     title = ("dry run: nothing written" if dry_run else "backfill") + f" in {seconds:.1f} s"
-    table = Table("", *kinds, title=title)
+    table = Table("", *(Column(kind, justify="right") for kind in kinds), title=title)
     for row in ("examined", *COLUMNS, "requests"):
         label = DRY_LABELS.get(row, row) if dry_run else row
         label = "Dataverse requests" if row == "requests" else label
