@@ -44,8 +44,7 @@ def limits(cost: str) -> dict[str, Any]:
 def prepare(stack: Stack, customers: int, crm_contacts: int) -> list[dict[str, Any]]:
     square, dataverse = stack.client("square", timeout=600), stack.client("dataverse", timeout=600)
     square.post("/_control/history/generate", json={"customers": customers, "seed": 10}).raise_for_status()
-    everyone = square.get("/_control/customers").json()
-    listed = list(everyone.values()) if isinstance(everyone, dict) else list(everyone)
+    listed = square.get("/_control/customers").json()["customers"]
     seeded = [
         {"emailaddress1": c["email_address"].upper(), "lastname": "FromCRM"}
         for c in listed[:: max(1, len(listed) // max(1, crm_contacts))][:crm_contacts]
@@ -146,8 +145,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--per-record", type=int, default=4000)
     parser.add_argument("--crm-contacts", type=int, default=1000)
-    parser.add_argument("--chunk", type=int, default=1000)
-    parser.add_argument("--request-size", type=int, default=1000)
+    parser.add_argument("--chunk", type=int, default=2000)
+    parser.add_argument("--request-size", type=int, default=200)
     parser.add_argument("--cost", choices=("realistic", "off"), default="realistic")
     args = parser.parse_args()
     options = StackOptions(start_host=False, log_dir=PROJECT_DIR / "artifacts" / "stack-logs" / "bench-backfill")
@@ -166,8 +165,7 @@ def main() -> None:
                 "/_control/history/generate",
                 json={"customers": args.per_record, "seed": 11, "first_number": args.customers + 10},
             ).raise_for_status()
-            everyone = square.get("/_control/customers").json()
-            listed = list(everyone.values()) if isinstance(everyone, dict) else list(everyone)
+            listed = square.get("/_control/customers").json()["customers"]
             keyed = {r[KEY] for r in dataverse.get("/_control/tables/contacts", timeout=600).json() if r.get(KEY)}
             fresh = [c for c in listed if c["id"] not in keyed][: args.per_record]
             dataverse.post("/_control/limits", json=limits(args.cost)).raise_for_status()  # a fresh window

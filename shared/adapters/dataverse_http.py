@@ -32,6 +32,9 @@ TRANSIENT_CODES = {"0x80090412", "0x80072322", "0x80072321", "0x80072326"}  # cu
 TERMINAL_STATUS_REASON = {400: "crm_rejected", 403: "privilege_denied", 404: "crm_not_found", 413: "too_large"}
 _ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
 _RETRY_STATUSES = {500, 502, 503, 504}
+# a bulk message runs for seconds (10–15 s per batch is published: reference/dataverse.md §12); the
+# SDK's ServiceClient waits 4 minutes (§4). The per-request timeout of single calls stays short.
+BULK_TIMEOUT_SECONDS = 240.0
 
 
 def make_http_client(timeout_seconds: float) -> httpx.AsyncClient:
@@ -164,16 +167,24 @@ class DataverseClient:
         return headers
 
     async def _once(
-        self, user: AppUser, method: str, path: str, body: Any, headers: Mapping[str, str] | None
+        self,
+        user: AppUser,
+        method: str,
+        path: str,
+        body: Any,
+        headers: Mapping[str, str] | None,
+        *,
+        timeout: float | None = None,
     ) -> httpx.Response:
+        extra: dict[str, Any] = {"timeout": timeout} if timeout else {}
         async with user.gate.slot():
             if isinstance(body, bytes):  # a $batch body, already encoded with its own Content-Type
                 response = await self._http.request(
-                    method, self._root + path, content=body, headers=await self._headers(user, headers)
+                    method, self._root + path, content=body, headers=await self._headers(user, headers), **extra
                 )
             else:
                 response = await self._http.request(
-                    method, self._root + path, json=body, headers=await self._headers(user, headers)
+                    method, self._root + path, json=body, headers=await self._headers(user, headers), **extra
                 )
         hint = response.headers.get("x-ms-dop-hint")
         if hint and hint.isdigit():
@@ -182,7 +193,12 @@ class DataverseClient:
         return response
 
     async def send(
-        self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """One logical request: waits out short throttles inline, retries 5xx/network a few times."""
         waited, attempt = 0.0, 0
@@ -190,7 +206,7 @@ class DataverseClient:
             attempt += 1
             user = self._pick()
             try:
-                response = await self._once(user, method, path, body, headers)
+                response = await self._once(user, method, path, body, headers, timeout=timeout)
             except httpx.TransportError as error:
                 if attempt >= 3:
                     raise TransientError(f"Dataverse unreachable: {type(error).__name__}") from error
@@ -326,7 +342,9 @@ class DataverseClient:
         if not targets:
             return
         body = {"Targets": [bulk_target(entity_set, entity, target) for target in targets]}
-        response = await self.send("POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpsertMultiple", body)
+        response = await self.send(
+            "POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpsertMultiple", body, timeout=BULK_TIMEOUT_SECONDS
+        )
         if response.status_code not in (200, 204):
             raise classify(response)
 
@@ -336,7 +354,9 @@ class DataverseClient:
             return []
         odata_type = f"Microsoft.Dynamics.CRM.{entity}"
         body = {"Targets": [{"@odata.type": odata_type, **payload} for payload in payloads]}
-        response = await self.send("POST", f"{entity_set}/Microsoft.Dynamics.CRM.CreateMultiple", body)
+        response = await self.send(
+            "POST", f"{entity_set}/Microsoft.Dynamics.CRM.CreateMultiple", body, timeout=BULK_TIMEOUT_SECONDS
+        )
         if response.status_code != 200:
             raise classify(response)
         ids = [str(i) for i in response.json().get("Ids", [])]

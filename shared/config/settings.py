@@ -153,8 +153,8 @@ class DataverseSettings:
 
 @dataclass(frozen=True)
 class BulkSettings:
-    backfill_chunk: int = 1000  # records per committed chunk (the resume point moves after each)
-    request_size: int = 100  # records per UpsertMultiple/CreateMultiple request
+    backfill_chunk: int = 2000  # records per committed chunk (the resume point moves after each)
+    request_size: int = 200  # records per UpsertMultiple/CreateMultiple request (several in flight)
     worker_batch_threshold: int = 4  # a delivered batch of at least this many messages is written in bulk
 
 
@@ -288,8 +288,8 @@ def _check_users(r: _Reader, settings: DataverseSettings) -> None:
 
 def _bulk(r: _Reader) -> BulkSettings:
     return BulkSettings(
-        backfill_chunk=r.number("BACKFILL_CHUNK_SIZE", 1000, int, 1, 100_000),
-        request_size=r.number("BULK_REQUEST_SIZE", 100, int, 1, 1000),
+        backfill_chunk=r.number("BACKFILL_CHUNK_SIZE", 2000, int, 1, 100_000),
+        request_size=r.number("BULK_REQUEST_SIZE", 200, int, 1, 1000),
         worker_batch_threshold=r.number("WORKER_BATCH_THRESHOLD", 4, int, 1, 1000),
     )
 
