@@ -315,7 +315,9 @@ class DataverseClient:
             return []
         paths = [f"{entity_set}?$select={','.join(select)}&$filter={quote(f, safe='')}&$top={top}" for f in filters]
         content_type, body = build_read_batch(paths, self._root)
-        response = await self.send("POST", "$batch", body, {"Content-Type": content_type})
+        response = await self.send(
+            "POST", "$batch", body, {"Content-Type": content_type}, timeout=BULK_TIMEOUT_SECONDS
+        )  # the parts run one after another on the server
         results = parse_batch_response(response.headers.get("Content-Type", ""), response.content)
         failed = next((part for part in results if part.status >= 400), None)
         if failed is not None:  # the batch stops at the first failed part and answers 400 with it
