@@ -32,8 +32,43 @@ _FUNCTIONS: dict[str, Test] = {
 }
 
 
-def _either(a: Predicate, b: Predicate) -> Predicate:
-    return lambda row: a(row) or b(row)
+class _Eq:
+    """`column eq literal`; kept as data so a long `or` of them becomes one set look-up per column."""
+
+    __slots__ = ("column", "value")
+
+    def __init__(self, column: str, value: Any) -> None:
+        self.column, self.value = column, value
+
+    def __call__(self, row: dict[str, Any]) -> bool:
+        return bool(_fold(row.get(self.column)) == self.value)
+
+
+def _any_of(terms: list[Predicate]) -> Predicate:
+    """`a or b or …` — the same answer as evaluating each term in turn, but the `eq` terms of one column
+    are a set (the bulk path's match queries `or` hundreds of them together)."""
+    if len(terms) == 1:
+        return terms[0]
+    lookups: dict[str, set[Any]] = {}
+    rest: list[Predicate] = []
+    for term in terms:
+        if isinstance(term, _Eq):
+            lookups.setdefault(term.column, set()).add(term.value)
+        else:
+            rest.append(term)
+
+    def predicate(row: dict[str, Any]) -> bool:
+        for column, values in lookups.items():
+            value = _fold(row.get(column))
+            try:
+                if value in values:
+                    return True
+            except TypeError:  # an unhashable cell: compare one by one
+                if any(value == candidate for candidate in values):
+                    return True
+        return any(term(row) for term in rest)
+
+    return predicate
 
 
 def _both(a: Predicate, b: Predicate) -> Predicate:
@@ -90,11 +125,11 @@ class _Parser:
         return predicate
 
     def or_expr(self) -> Predicate:
-        left = self.and_expr()
+        terms = [self.and_expr()]
         while (token := self.peek()) is not None and token[1] == "or":
             self.take()
-            left = _either(left, self.and_expr())
-        return left
+            terms.append(self.and_expr())
+        return _any_of(terms)
 
     def and_expr(self) -> Predicate:
         left = self.unary()
@@ -152,6 +187,8 @@ class _Parser:
         if operator not in _COMPARE:
             raise FilterError(f"unsupported operator {operator!r}")
         value = _fold(self.literal())
+        if operator == "eq":
+            return _Eq(column, value)
         compare = _COMPARE[operator]
         return lambda row: bool(compare(_fold(row.get(column)), value))
 
