@@ -44,18 +44,64 @@ class _Eq:
         return bool(_fold(row.get(self.column)) == self.value)
 
 
+class _EndsWith:
+    """`endswith(column,'…')`, optionally `and` more tests: indexed by suffix inside a long `or`."""
+
+    __slots__ = ("also", "column", "suffix")
+
+    def __init__(self, column: str, suffix: str, also: tuple[Predicate, ...] = ()) -> None:
+        self.column, self.suffix, self.also = column, suffix, also
+
+    def __call__(self, row: dict[str, Any]) -> bool:
+        value = _fold(row.get(self.column))
+        return isinstance(value, str) and value.endswith(self.suffix) and all(test(row) for test in self.also)
+
+
+def _both(a: Predicate, b: Predicate) -> Predicate:
+    if isinstance(a, _EndsWith):
+        return _EndsWith(a.column, a.suffix, (*a.also, b))
+    return lambda row: a(row) and b(row)
+
+
+def _suffix_index(terms: list[_EndsWith]) -> Predicate:
+    """Suffix look-ups per column instead of one test per term."""
+    index: dict[tuple[str, str], list[_EndsWith]] = {}
+    lengths: dict[str, set[int]] = {}
+    for term in terms:
+        index.setdefault((term.column, term.suffix), []).append(term)
+        lengths.setdefault(term.column, set()).add(len(term.suffix))
+
+    def predicate(row: dict[str, Any]) -> bool:
+        for column, sizes in lengths.items():
+            value = _fold(row.get(column))
+            if not isinstance(value, str):
+                continue
+            for size in sizes:
+                for term in index.get((column, value[-size:] if size else ""), ()):
+                    if all(test(row) for test in term.also):
+                        return True
+        return False
+
+    return predicate
+
+
 def _any_of(terms: list[Predicate]) -> Predicate:
     """`a or b or …` — the same answer as evaluating each term in turn, but the `eq` terms of one column
     are a set (the bulk path's match queries `or` hundreds of them together)."""
     if len(terms) == 1:
         return terms[0]
     lookups: dict[str, set[Any]] = {}
+    suffixes: list[_EndsWith] = []
     rest: list[Predicate] = []
     for term in terms:
         if isinstance(term, _Eq):
             lookups.setdefault(term.column, set()).add(term.value)
+        elif isinstance(term, _EndsWith):
+            suffixes.append(term)
         else:
             rest.append(term)
+    if suffixes:
+        rest.append(_suffix_index(suffixes))
 
     def predicate(row: dict[str, Any]) -> bool:
         for column, values in lookups.items():
@@ -69,10 +115,6 @@ def _any_of(terms: list[Predicate]) -> Predicate:
         return any(term(row) for term in rest)
 
     return predicate
-
-
-def _both(a: Predicate, b: Predicate) -> Predicate:
-    return lambda row: a(row) and b(row)
 
 
 class FilterError(ValueError):
@@ -161,6 +203,8 @@ class _Parser:
         self.expect(",")
         value = _fold(self.literal())
         self.expect(")")
+        if name == "endswith" and isinstance(value, str):
+            return _EndsWith(column, value)
         test = _FUNCTIONS[name]
         return lambda row: bool(test(_fold(row.get(column)), value))
 
