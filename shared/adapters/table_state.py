@@ -6,6 +6,7 @@ Row keys are Square ids; Table Storage forbids / \\ # ? and control characters, 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -18,7 +19,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.adapters.blocking import run_blocking
-from shared.adapters.table_ledger_bulk import read_many, write_many
+from shared.adapters.table_ledger_bulk import READ_CHUNK, TRANSACTION_SIZE, read_many, write_many
 from shared.core.errors import ConcurrencyError
 from shared.core.failures import merge_failure
 from shared.core.ports import FailureRecord, FlowStatus, LedgerRow
@@ -192,10 +193,29 @@ class TableStateStore:
         return await run_blocking(self._get_ledger, kind, square_id)
 
     async def get_ledgers(self, kind: str, square_ids: Sequence[str]) -> dict[str, LedgerRow | None]:
-        return await run_blocking(read_many, self._table("ledger"), kind, square_ids, safe_key, _ledger_row)
+        """Queries of READ_CHUNK keys each, side by side."""
+        unique = list(dict.fromkeys(square_ids))
+        table = self._table("ledger")
+        parts = await asyncio.gather(
+            *(
+                run_blocking(read_many, table, kind, unique[start : start + READ_CHUNK], safe_key, _ledger_row)
+                for start in range(0, len(unique), READ_CHUNK)
+            )
+        )
+        return {square_id: row for part in parts for square_id, row in part.items()}
 
     async def save_ledgers(self, rows: Sequence[LedgerRow]) -> list[LedgerRow | Exception]:
-        return await run_blocking(write_many, self._table("ledger"), rows, _ledger_entity, self._save_ledger)
+        """Transactions of TRANSACTION_SIZE rows each, side by side; results in the order of the rows."""
+        table = self._table("ledger")
+        parts = await asyncio.gather(
+            *(
+                run_blocking(
+                    write_many, table, rows[start : start + TRANSACTION_SIZE], _ledger_entity, self._save_ledger
+                )
+                for start in range(0, len(rows), TRANSACTION_SIZE)
+            )
+        )
+        return [result for part in parts for result in part]
 
     async def save_ledger(self, row: LedgerRow) -> LedgerRow:
         return await run_blocking(self._save_ledger, row)
