@@ -8,9 +8,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from azure.core import MatchConditions
+from azure.core.exceptions import ServiceResponseError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from shared.core.errors import ConcurrencyError
+from shared.core.errors import ConcurrencyError, TransientError
 from shared.core.ports import LedgerRow
 
 READ_CHUNK = 50  # RowKeys per query (the filter stays short)
@@ -65,9 +66,11 @@ def write_many(
                 operations.append(("update", entity, options))
         try:
             answers = table.submit_transaction(operations)
-        except TableTransactionError:
+        except TableTransactionError:  # one row changed since it was read: each row on its own
             results += [_save_alone(save_one, row) for row in group]
             continue
+        except ServiceResponseError as error:  # the connection dropped: nothing is known to have been applied
+            raise TransientError(f"ledger transaction not answered: {type(error).__name__}") from error
         for row, answer in zip(group, answers, strict=True):
             row.etag = answer.get("etag")
             results.append(row)

@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -24,6 +24,7 @@ from shared.core.errors import ConcurrencyError
 from shared.core.failures import merge_failure
 from shared.core.ports import FailureRecord, FlowStatus, LedgerRow
 
+T = TypeVar("T")
 _FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 MAX_TEXT = 8000  # characters kept of a free-text property (a property holds 64 KiB of UTF-16)
 
@@ -196,24 +197,18 @@ class TableStateStore:
         """Queries of READ_CHUNK keys each, side by side."""
         unique = list(dict.fromkeys(square_ids))
         table = self._table("ledger")
-        parts = await asyncio.gather(
-            *(
-                run_blocking(read_many, table, kind, unique[start : start + READ_CHUNK], safe_key, _ledger_row)
-                for start in range(0, len(unique), READ_CHUNK)
-            )
+        parts = await _limited(
+            run_blocking(read_many, table, kind, unique[start : start + READ_CHUNK], safe_key, _ledger_row)
+            for start in range(0, len(unique), READ_CHUNK)
         )
         return {square_id: row for part in parts for square_id, row in part.items()}
 
     async def save_ledgers(self, rows: Sequence[LedgerRow]) -> list[LedgerRow | Exception]:
         """Transactions of TRANSACTION_SIZE rows each, side by side; results in the order of the rows."""
         table = self._table("ledger")
-        parts = await asyncio.gather(
-            *(
-                run_blocking(
-                    write_many, table, rows[start : start + TRANSACTION_SIZE], _ledger_entity, self._save_ledger
-                )
-                for start in range(0, len(rows), TRANSACTION_SIZE)
-            )
+        parts = await _limited(
+            run_blocking(write_many, table, rows[start : start + TRANSACTION_SIZE], _ledger_entity, self._save_ledger)
+            for start in range(0, len(rows), TRANSACTION_SIZE)
         )
         return [result for part in parts for result in part]
 
@@ -304,6 +299,19 @@ class TableStateStore:
 
     async def list_ledger(self, kind: str) -> list[LedgerRow]:
         return await run_blocking(self._list_ledger, kind)
+
+
+BULK_CALLS_IN_FLIGHT = 4  # queries or transactions of one bulk call side by side (more only queue at the server)
+
+
+async def _limited(calls: Iterable[Awaitable[T]]) -> list[T]:
+    slots = asyncio.Semaphore(BULK_CALLS_IN_FLIGHT)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with slots:
+            return await call
+
+    return list(await asyncio.gather(*(one(call) for call in calls)))
 
 
 def table_state_store(connection_string: str, endpoint: str, client_id: str, prefix: str) -> TableStateStore:

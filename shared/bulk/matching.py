@@ -6,6 +6,7 @@ customer (a $batch counts once toward the request limit; its queries' time still
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -28,30 +29,49 @@ MAX_PARTS = 1000  # requests per $batch
 QUERY_TOP = 5000  # Dataverse's page size ceiling
 
 
-def clauses_for(keys: MatchKeys, *, with_phone: bool) -> list[str]:
-    """The clauses one customer adds: its Square key, its email, and (second round) its phone candidates."""
-    clauses = [f"{keys.key_column} eq {odata_string(keys.square_id)}"]
+@dataclass(frozen=True)
+class Clauses:
+    """What one customer adds to a chunk's query: its Square key (any state), and the email and phone
+    candidates that count only on an active contact."""
+
+    keyed: tuple[str, ...]
+    active: tuple[str, ...]
+
+
+def clauses_for(keys: MatchKeys, *, with_phone: bool) -> Clauses:
+    active = []
     if keys.email_key:
-        clauses.append(f"(emailaddress1 eq {odata_string(keys.email_key)} and statecode eq 0)")
+        active.append(f"emailaddress1 eq {odata_string(keys.email_key)}")
     if with_phone and keys.phone_e164:
-        clauses.append(f"(({phone_candidates_filter(keys.phone_e164)}) and statecode eq 0)")
-    return clauses
+        active.append(phone_candidates_filter(keys.phone_e164))
+    return Clauses((f"{keys.key_column} eq {odata_string(keys.square_id)}",), tuple(active))
 
 
-def pack_filters(clause_groups: Sequence[list[str]], limit: int = MAX_ENCODED_FILTER) -> list[str]:
-    """`or`-joined filters, each under `limit` characters once URL-encoded; a customer's clauses stay together."""
+def _filter(keyed: list[str], active: list[str]) -> str:
+    """`key eq … or … or (statecode eq 0 and (email eq … or phone candidates …))` — the per-customer rule
+    (key, or an active contact by email or phone) for many customers at once, `statecode` said once."""
+    parts = list(keyed)
+    if active:
+        parts.append(f"(statecode eq 0 and ({' or '.join(active)}))")
+    return " or ".join(parts)
+
+
+def pack_filters(groups: Sequence[Clauses], limit: int = MAX_ENCODED_FILTER) -> list[str]:
+    """Filters each under `limit` characters once URL-encoded; a customer's clauses stay together."""
     filters: list[str] = []
-    current: list[str] = []
+    keyed: list[str] = []
+    active: list[str] = []
     size = 0
-    for group in clause_groups:
-        group_size = sum(len(quote(c, safe="")) + 8 for c in group)  # 8: the encoded " or "
-        if current and size + group_size > limit:
-            filters.append(" or ".join(current))
-            current, size = [], 0
-        current.extend(group)
+    for group in groups:
+        group_size = sum(len(quote(c, safe="")) + 8 for c in (*group.keyed, *group.active))  # 8: " or "
+        if (keyed or active) and size + group_size > limit:
+            filters.append(_filter(keyed, active))
+            keyed, active, size = [], [], 0
+        keyed += group.keyed
+        active += group.active
         size += group_size
-    if current:
-        filters.append(" or ".join(current))
+    if keyed or active:
+        filters.append(_filter(keyed, active))
     return filters
 
 
