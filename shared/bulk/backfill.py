@@ -10,6 +10,7 @@ over (cheaply: unchanged objects cost no Dataverse request)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from shared.bulk.counts import Counts
 from shared.bulk.customers import backfill_customers
 from shared.bulk.sales import backfill_orders, backfill_payments, backfill_refunds
 from shared.bulk.stores import backfill_catalog_page, backfill_locations
+from shared.core.errors import TerminalError, TransientError
 from shared.core.paging import paginate
 
 log = logging.getLogger("tillbridge.backfill")
+CHUNK_ATTEMPTS = 5
 Page = tuple[list[dict[str, Any]], str | None]
 DONE = "done"
 WHAT = ("customers", "locations", "catalog", "sales", "all")
@@ -70,8 +73,17 @@ class Stream:
 
 class Backfill:
     def __init__(
-        self, bc: BulkContext, history: SquareHistory, *, chunk_size: int, progress: Progress | None = None
+        self,
+        bc: BulkContext,
+        history: SquareHistory,
+        *,
+        chunk_size: int,
+        progress: Progress | None = None,
+        chunk_attempts: int = CHUNK_ATTEMPTS,
+        retry_base_seconds: float = 2.0,
     ) -> None:
+        self.chunk_attempts = max(1, chunk_attempts)
+        self.retry_base_seconds = retry_base_seconds
         self.bc = bc
         self.history = history
         self.chunk_size = max(1, chunk_size)
@@ -115,7 +127,7 @@ class Backfill:
             nonlocal chunk
             if not chunk:
                 return
-            counts = await stream.handle(chunk, self.bc)
+            counts = await self._with_retries(stream, chunk)
             resume = max(str(o.get("created_at") or "") for o in chunk)
             if not self.bc.dry_run and resume:
                 await state.set_cursor(cursor_name, resume)
@@ -134,6 +146,24 @@ class Backfill:
         if not self.bc.dry_run:
             await state.set_cursor(cursor_name, DONE)
         return total
+
+    async def _with_retries(self, stream: Stream, chunk: list[dict[str, Any]]) -> Counts:
+        """A chunk is idempotent (gate, claims and upserts may all be repeated), so a blip — a 429 past the
+        inline wait, a dropped connection — is waited out and the chunk tried again; after the last attempt
+        the error ends the run, which resumes from the last committed chunk when started again."""
+        for attempt in range(1, self.chunk_attempts + 1):
+            try:
+                return await stream.handle(chunk, self.bc)
+            except TerminalError:
+                raise
+            except Exception as error:  # unknown errors count as transient
+                if attempt == self.chunk_attempts:
+                    raise
+                retry_after = error.retry_after if isinstance(error, TransientError) else None
+                delay = max(retry_after or 0.0, min(60.0, self.retry_base_seconds * 2 ** (attempt - 1)))
+                log.warning("backfill %s: chunk failed (%s), again in %.0f s", stream.name, type(error).__name__, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     def _customer_stream(self, since: str | None) -> Stream:
         async def fetch(resume: str | None, cursor: str | None) -> Page:

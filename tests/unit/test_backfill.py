@@ -36,6 +36,7 @@ def setup(
     dataverse: FakeDataverse | None = None,
     state: FakeState | None = None,
     dry_run: bool = False,
+    attempts: int = 1,
 ) -> tuple[Backfill, FakeDataverse, FakeState, FakeQueue, list[tuple[str, Counts]]]:
     dataverse = dataverse or FakeDataverse()
     state = state or FakeState()
@@ -43,7 +44,14 @@ def setup(
     queue = FakeQueue()
     seen: list[tuple[str, Counts]] = []
     bc = BulkContext(ctx=ctx, writer=BulkWriter(dataverse, 50), queue=queue, dry_run=dry_run)
-    backfill = Backfill(bc, history, chunk_size=100, progress=lambda kind, counts, _: seen.append((kind, counts)))
+    backfill = Backfill(
+        bc,
+        history,
+        chunk_size=100,
+        progress=lambda kind, counts, _: seen.append((kind, counts)),
+        chunk_attempts=attempts,
+        retry_base_seconds=0.01,
+    )
     return backfill, dataverse, state, queue, seen
 
 
@@ -198,3 +206,13 @@ def test_since_limits_customers_to_those_changed_since() -> None:
     backfill, dataverse, _, _, _ = setup(history)
     asyncio.run(backfill.run("customers", "2026-01-01T00:00:00Z"))
     assert set(dataverse.active_by_square_id()) == {"C00002"}
+
+
+def test_a_blip_in_the_middle_of_a_chunk_is_waited_out_and_the_chunk_tried_again() -> None:
+    history = FakeHistory(customers=[customer(n) for n in range(150)])
+    backfill, dataverse, state, _, _ = setup(history, attempts=3)
+    dataverse.fail_next.extend([TransientError("Dataverse 503"), TransientError("connection dropped")])
+    totals = asyncio.run(backfill.run("customers", None))
+    assert sorted(dataverse.active_by_square_id()) == [f"C{n:05d}" for n in range(150)]
+    assert totals["customers"].created + totals["customers"].updated == 150
+    assert state.failures == {}
