@@ -1,6 +1,6 @@
-"""Many ledger rows at once: reads by `or`-chained RowKeys in one partition, writes as entity-group
-transactions (≤ 100 operations, one PartitionKey: reference/azure.md §4) — a transaction that fails
-(one row changed since it was read) falls back to row-by-row saves, so each row keeps its own ETag rule."""
+"""Many ledger rows at once, written as entity-group transactions (≤ 100 operations, one PartitionKey:
+reference/azure.md §4) — a transaction that fails (one row changed since it was read) falls back to
+row-by-row saves, so each row keeps its own ETag rule."""
 
 from __future__ import annotations
 
@@ -14,33 +14,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from shared.core.errors import ConcurrencyError, TransientError
 from shared.core.ports import LedgerRow
 
-READ_CHUNK = 50  # RowKeys per query (the filter stays short)
 TRANSACTION_SIZE = 100  # Table Storage's limit per entity-group transaction
-
-
-def read_many(
-    table: TableClient,
-    kind: str,
-    square_ids: Sequence[str],
-    key_of: Callable[[str], str],
-    to_row: Callable[[Any, str], LedgerRow],
-) -> dict[str, LedgerRow | None]:
-    found: dict[str, LedgerRow | None] = dict.fromkeys(square_ids)
-    unique = list(dict.fromkeys(square_ids))
-    for start in range(0, len(unique), READ_CHUNK):
-        chunk = unique[start : start + READ_CHUNK]
-        by_key = {key_of(square_id): square_id for square_id in chunk}
-        parameters: dict[str, Any] = {"kind": kind}
-        clauses = []
-        for number, key in enumerate(by_key):
-            parameters[f"k{number}"] = key
-            clauses.append(f"RowKey eq @k{number}")
-        query = f"PartitionKey eq @kind and ( {' or '.join(clauses)} )"  # the SDK finds @names between spaces
-        for entity in table.query_entities(query, parameters=parameters):
-            square_id = by_key.get(str(entity["RowKey"]))
-            if square_id is not None:
-                found[square_id] = to_row(entity, square_id)
-    return found
 
 
 def write_many(

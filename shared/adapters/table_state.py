@@ -19,7 +19,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.adapters.blocking import run_blocking
-from shared.adapters.table_ledger_bulk import READ_CHUNK, TRANSACTION_SIZE, read_many, write_many
+from shared.adapters.table_ledger_bulk import TRANSACTION_SIZE, write_many
 from shared.core.errors import ConcurrencyError
 from shared.core.failures import merge_failure
 from shared.core.ports import FailureRecord, FlowStatus, LedgerRow
@@ -194,14 +194,11 @@ class TableStateStore:
         return await run_blocking(self._get_ledger, kind, square_id)
 
     async def get_ledgers(self, kind: str, square_ids: Sequence[str]) -> dict[str, LedgerRow | None]:
-        """Queries of READ_CHUNK keys each, side by side."""
+        """Point reads side by side: the one look-up Table Storage serves from its index (an `or` of RowKeys
+        scans the partition, which holds every object of the kind)."""
         unique = list(dict.fromkeys(square_ids))
-        table = self._table("ledger")
-        parts = await _limited(
-            run_blocking(read_many, table, kind, unique[start : start + READ_CHUNK], safe_key, _ledger_row)
-            for start in range(0, len(unique), READ_CHUNK)
-        )
-        return {square_id: row for part in parts for square_id, row in part.items()}
+        rows = await _limited((run_blocking(self._get_ledger, kind, square_id) for square_id in unique), 16)
+        return dict(zip(unique, rows, strict=True))
 
     async def save_ledgers(self, rows: Sequence[LedgerRow]) -> list[LedgerRow | Exception]:
         """Transactions of TRANSACTION_SIZE rows each, side by side; results in the order of the rows."""
@@ -304,8 +301,8 @@ class TableStateStore:
 BULK_CALLS_IN_FLIGHT = 4  # queries or transactions of one bulk call side by side (more only queue at the server)
 
 
-async def _limited(calls: Iterable[Awaitable[T]]) -> list[T]:
-    slots = asyncio.Semaphore(BULK_CALLS_IN_FLIGHT)
+async def _limited(calls: Iterable[Awaitable[T]], limit: int = BULK_CALLS_IN_FLIGHT) -> list[T]:
+    slots = asyncio.Semaphore(limit)
 
     async def one(call: Awaitable[T]) -> T:
         async with slots:
