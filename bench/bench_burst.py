@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--cost", choices=("off", "realistic"), default="off")
     parser.add_argument("--skip-steady", action="store_true")
     args = parser.parse_args()
-    extra = {"TRACE_SNAPSHOTS": "failures"}
+    extra = {"TRACE_SNAPSHOTS": "failures", "LOCAL_QUEUE_LOCK_SECONDS": "120"}  # the queue's lock is PT2M
     if args.max_batch:
         extra["LOCAL_QUEUE_MAX_BATCH"] = str(args.max_batch)
     options = StackOptions(
