@@ -179,9 +179,10 @@ async def _write(items: list[Item], bc: BulkContext, counts: Counts) -> None:
     transitions = [Transition(i.ledger, KIND, i.customer.id, i.command, i.stamp) for i in items]
     for item, claimed in zip(items, await claim_many(bc.ctx.state, transitions), strict=True):
         item.claimed = claimed
-        if claimed is None:  # the live path is writing this customer right now: its newer write wins
+        if claimed is None:  # another writer claimed it since it was read: sync it again from Square's copy
             counts.deferred += 1
-            bc.outcome(item.command, "stale")
+            bc.outcome(item.command, "deferred")
+            await bc.resync(KIND, item.customer.id)
     claimed_items = [item for item in items if item.claimed is not None]
     rows = [item.row for item in claimed_items if item.row is not None]
     result = await bc.writer.write(cm.CONTACTS, cm.CONTACT_ENTITY, rows)

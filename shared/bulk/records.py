@@ -69,8 +69,10 @@ async def write_records(records: list[Record], bc: BulkContext, counts: Counts, 
     transitions = [Transition(r.ledger, r.kind, r.square_id, r.command, r.stamp) for r in records]
     for record, claimed in zip(records, await claim_many(bc.ctx.state, transitions), strict=True):
         record.claimed = claimed
+        if claimed is None:  # another writer claimed it since it was read: sync it again from Square's copy
+            counts.deferred += 1
+            await bc.resync(record.kind, record.square_id)
     claimed_records = [record for record in records if record.claimed is not None]
-    counts.deferred += len(records) - len(claimed_records)
     failed: dict[str, Any] = {}
     for entity_set in table_order:
         rows = [row for record in claimed_records for (table, row) in record.rows if table == entity_set]

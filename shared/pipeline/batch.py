@@ -65,10 +65,13 @@ async def handle_batch(worker: Worker, messages: Sequence[Inbound]) -> None:
         return
     bulk: list[tuple[Inbound, SyncCommand, dict[str, Any]]] = []
     singles: list[Inbound] = []
-    for message in messages:
-        command = await worker.parse_quietly(message.body)
+    parsed = [(message, await worker.parse_quietly(message.body)) for message in messages]
+    # an object with any event that must go one by one (a delete, a merge, a fetch) has all its events of
+    # this delivery go one by one, in order: a delete is never written beside a bulk write of its customer
+    single_entities = {_entity(c) for _, c in parsed if c is not None and bulk_customer_object(c) is None}
+    for message, command in parsed:
         customer = bulk_customer_object(command) if command is not None else None
-        if command is None or customer is None:
+        if command is None or customer is None or _entity(command) in single_entities:
             singles.append(message)
         else:
             bulk.append((message, command, customer))
@@ -78,14 +81,26 @@ async def handle_batch(worker: Worker, messages: Sequence[Inbound]) -> None:
     await asyncio.gather(_singles(worker, singles), _bulk(worker, options, bulk))
 
 
+def _entity(command: SyncCommand) -> tuple[str, str]:
+    return command.entity_kind, command.entity_id
+
+
 async def _singles(worker: Worker, messages: Sequence[Inbound]) -> None:
+    """One by one per object, in delivery order (what a session used to give within a delivery); objects
+    side by side."""
+    groups: dict[object, list[Inbound]] = {}
+    for message in messages:
+        command = await worker.parse_quietly(message.body)
+        key: object = _entity(command) if command is not None else id(message)
+        groups.setdefault(key, []).append(message)
     slots = asyncio.Semaphore(SINGLE_CONCURRENCY)
 
-    async def one(message: Inbound) -> None:
+    async def in_order(group: list[Inbound]) -> None:
         async with slots:
-            await worker.handle(message.body, delivery_count=message.delivery_count, properties=message.properties)
+            for message in group:
+                await worker.handle(message.body, delivery_count=message.delivery_count, properties=message.properties)
 
-    await asyncio.gather(*(one(message) for message in messages))
+    await asyncio.gather(*(in_order(group) for group in groups.values()))
 
 
 async def _bulk(worker: Worker, options: BulkOptions, items: list[tuple[Inbound, SyncCommand, dict[str, Any]]]) -> None:
