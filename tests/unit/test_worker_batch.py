@@ -118,3 +118,13 @@ def test_a_paused_flow_holds_a_backlog_instead_of_writing_it() -> None:
     asyncio.run(worker.handle_batch([inbound(created(n)) for n in range(5)]))
     assert dv.active_by_square_id() == {} and len(queue.sent) == 5
     assert all(":held:" in m.message_id for m in queue.sent)
+
+
+def test_a_customer_created_and_deleted_in_one_delivery_is_handled_in_order_outside_the_bulk_write() -> None:
+    worker, dv, state, _, _ = make()
+    worker.ctx.square.customers["C1"] = None  # type: ignore[attr-defined]
+    deleted = command("customer.deleted", None, customer_id="C1", event_id="del-1")
+    asyncio.run(worker.handle_batch([inbound(created(n)) for n in range(1, 6)] + [inbound(deleted)]))
+    (contact,) = [row for row in dv.rows.values() if row.get("tb_squarecustomerid") == "C1"]
+    assert contact["statecode"] == 1 and state.ledger[("customer", "C1")].status == "deleted"
+    assert "create_multiple:contacts:4" in dv.calls  # C2..C5 in bulk, C1 one by one
