@@ -1,4 +1,5 @@
-"""Timer triggers: reconcile customers changed in Square since the last watermark; keep segment lists in step."""
+"""Timer triggers: reconcile every kind changed in Square since its watermark (report kept for health); keep
+segment lists in step."""
 
 from __future__ import annotations
 
@@ -15,15 +16,19 @@ log = logging.getLogger("tillbridge.timers")
 @bp.function_name("reconcile_customers")
 @bp.timer_trigger(arg_name="timer", schedule="%RECONCILE_SCHEDULE%", run_on_startup=False)
 async def reconcile_customers(timer: func.TimerRequest) -> None:
-    changed, swept = await composition.reconcile()
-    log.info(
-        "reconcile: examined=%d enqueued=%d swept=%d missing_in_square=%d past_due=%s",
-        changed.examined,
-        changed.enqueued,
-        swept.checked,
-        len(swept.deleted_ids) + len(swept.merged),
-        timer.past_due,
-    )
+    run = await composition.reconcile()
+    for kind in run.kinds:
+        log.info(
+            "reconcile %s: examined=%d missing=%d stale=%d repaired=%d failed=%d%s past_due=%s",
+            kind.kind,
+            kind.examined,
+            kind.missing,
+            kind.stale,
+            kind.repaired,
+            kind.failed,
+            f" error={kind.error}" if kind.error else "",
+            timer.past_due,
+        )
 
 
 @bp.function_name("segments")

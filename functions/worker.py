@@ -1,4 +1,5 @@
-"""Service Bus triggers: process each queued Square event; record what the broker dead-letters."""
+"""Service Bus triggers: process the queued Square events a batch at a time (one message at low load, many
+under a backlog: the worker writes those in bulk); record what the broker dead-letters."""
 
 from __future__ import annotations
 
@@ -11,14 +12,24 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 @bp.function_name("process_event")
 @bp.service_bus_queue_trigger(
-    arg_name="msg",
+    arg_name="msgs",
     queue_name="%SQUARE_EVENTS_QUEUE%",
     connection="SERVICEBUS_CONNECTION",
-    is_sessions_enabled=True,
+    cardinality=func.Cardinality.MANY,
 )
-async def process_event(msg: func.ServiceBusMessage) -> None:
-    properties = {str(k): str(v) for k, v in (msg.application_properties or {}).items()}
-    await composition.worker().handle(msg.get_body(), delivery_count=msg.delivery_count or 1, properties=properties)
+async def process_event(msgs: list[func.ServiceBusMessage]) -> None:
+    from shared.pipeline.batch import Inbound
+
+    await composition.worker().handle_batch(
+        [
+            Inbound(
+                msg.get_body(),
+                msg.delivery_count or 1,
+                {str(k): str(v) for k, v in (msg.application_properties or {}).items()},
+            )
+            for msg in msgs
+        ]
+    )
 
 
 @bp.function_name("record_dead_letter")

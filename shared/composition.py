@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start sho
     from shared.adapters.dataverse_http import DataverseClient
     from shared.adapters.square_http import SquareClient
     from shared.adapters.table_state import TableStateStore
+    from shared.bulk.backfill import Backfill, Progress
     from shared.config.file import TillbridgeConfig
     from shared.core.ports import Queue
     from shared.flows.context import FlowContext
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, keeping cold start sho
     from shared.ops.service import OpsService, QueueStats
     from shared.pipeline.crm_changes import Poller, PollReport
     from shared.pipeline.ingress import WebhookReply
-    from shared.pipeline.reconcile import ReconcileReport, SweepReport
+    from shared.pipeline.reconcile_all import ReconcileRun
     from shared.pipeline.worker import Worker
 
 log = logging.getLogger("tillbridge.config")
@@ -118,16 +119,21 @@ class Backend:
 
     @cached_property
     def dataverse(self) -> DataverseClient:
-        from shared.adapters.dataverse_auth import token_provider, user_key
-        from shared.adapters.dataverse_http import DataverseClient, make_http_client
-        from shared.adapters.rate_gate import gate_for
+        from shared.adapters.dataverse_auth import app_users
+        from shared.adapters.dataverse_http import AppUser, DataverseClient, make_http_client
+        from shared.adapters.rate_gate import Budget, gate_for
 
         dv = self.settings.dataverse
+        budget = Budget(
+            requests_per_window=dv.requests_per_window,
+            execution_seconds_per_window=dv.execution_seconds_per_window,
+            instances=dv.max_instances,
+        )
+        users = [AppUser(tokens, gate_for(key, dv.max_concurrency, budget=budget)) for key, tokens in app_users(dv)]
         return DataverseClient(
             base_url=dv.url,
             api_version=dv.api_version,
-            tokens=token_provider(dv),
-            gate=gate_for(user_key(dv), dv.max_concurrency),
+            users=users,
             http=make_http_client(dv.timeout_seconds),
             max_inline_wait_seconds=dv.max_inline_wait_seconds,
         )
@@ -144,6 +150,24 @@ class Backend:
             api_version=sq.api_version,
             http=make_http_client(sq.timeout_seconds),
         )
+
+    def backfill(self, *, dry_run: bool, progress: Progress | None = None, source: str = "backfill") -> Backfill:
+        from shared.bulk.backfill import Backfill
+        from shared.bulk.context import BulkContext
+        from shared.bulk.writer import BulkWriter
+
+        bulk = self.settings.bulk
+        bc = BulkContext(
+            ctx=self.flow_context,
+            writer=BulkWriter(self.dataverse, bulk.request_size),
+            queue=self.queue,
+            dry_run=dry_run,
+            source=source,
+        )
+        from shared.bulk.history import SquareHistory
+
+        history = SquareHistory(self.square)
+        return Backfill(bc, history, chunk_size=bulk.backfill_chunk, progress=progress)
 
     @cached_property
     def state(self) -> TableStateStore:
@@ -198,8 +222,16 @@ class Backend:
 
         q = self.settings.queue
         policy = RetryPolicy(q.max_delivery_attempts, q.retry_base_seconds, q.retry_max_seconds)
+        from shared.bulk.writer import BulkWriter
+        from shared.pipeline.batch import BulkOptions
+
+        bulk = BulkOptions(
+            BulkWriter(self.dataverse, self.settings.bulk.request_size), self.settings.bulk.worker_batch_threshold
+        )
         blocked = None if self.config is not None else f"the configuration file {self.config_status.file} is invalid"
-        return Worker(ctx=self.flow_context, retry_queue=self.queue, policy=policy, traces=self.traces, blocked=blocked)
+        return Worker(
+            ctx=self.flow_context, retry_queue=self.queue, policy=policy, traces=self.traces, blocked=blocked, bulk=bulk
+        )
 
     @cached_property
     def crm_worker(self) -> Worker:
@@ -248,6 +280,7 @@ class Backend:
 
     @cached_property
     def ops(self) -> OpsService:
+        from shared.bulk.jobs import BackfillJobs
         from shared.ops.service import OpsService
         from shared.pipeline.registry import CRM_CONTACTS_FLOW
 
@@ -258,7 +291,7 @@ class Backend:
             async def previewer(kind: str, square_id: str) -> dict[str, Any]:
                 return await preview(self.flow_context, kind, square_id)
 
-        return OpsService(
+        service = OpsService(
             self.state,
             self.traces,
             self.queue,
@@ -268,6 +301,10 @@ class Backend:
             previewer=previewer,
             flow_queues={CRM_CONTACTS_FLOW: self.crm_queue},
         )
+        service.jobs = BackfillJobs(
+            self.state, CLOCK, lambda dry_run, progress: self.backfill(dry_run=dry_run, progress=progress)
+        )
+        return service
 
 
 _ingress: Ingress | None = None
@@ -324,38 +361,28 @@ async def poll_crm_changes() -> PollReport:
         from shared.pipeline.crm_changes import PollReport
 
         return PollReport("off", CLOCK.now().isoformat(), reason="the configuration file is invalid")
-    from shared.pipeline.registry import CRM_CONTACTS_FLOW
-
-    if not parts.config.flow_enabled(CRM_CONTACTS_FLOW):  # switched off in the file: not even the poll runs
-        from shared.pipeline.crm_changes import PollReport
-
-        return PollReport(
-            "off", CLOCK.now().isoformat(), reason=f"flows.{CRM_CONTACTS_FLOW} is false in the configuration file"
-        )
     return await parts.poller.poll(CLOCK.now())
 
 
-async def reconcile() -> tuple[ReconcileReport, SweepReport]:
-    """Customers changed since the watermark, then the next slice of linked customers checked for deletes
-    and merges whose webhooks never arrived."""
-    from shared.pipeline.reconcile import reconcile_customers, sweep_for_missed_deletes
+async def reconcile() -> ReconcileRun:
+    """Every kind changed in Square since its watermark, then the next slice of linked customers checked
+    for deletes and merges whose webhooks never arrived; the run's report is kept for health and console."""
+    from shared.bulk.history import SquareHistory
+    from shared.pipeline.reconcile_all import Reconciler, reconcile_everything
 
     parts = backend()
     sync = parts.settings.sync
-    now = CLOCK.now()
-    changed = await reconcile_customers(
+    reconciler = Reconciler(
         square=parts.square,
+        history=SquareHistory(parts.square),
         state=parts.state,
         queue=parts.queue,
-        now=now,
+        now=CLOCK.now(),
         lag=timedelta(seconds=sync.reconcile_lag_seconds),
         first_lookback=timedelta(hours=sync.reconcile_first_lookback_hours),
+        sweep_batch=sync.reconcile_sweep_batch,
     )
-    swept = await sweep_for_missed_deletes(
-        square=parts.square, state=parts.state, queue=parts.queue, now=now, batch_size=sync.reconcile_sweep_batch
-    )
-    METRICS.increment("reconcile_missing_in_square", float(len(swept.deleted_ids) + len(swept.merged)))
-    return changed, swept
+    return await reconcile_everything(reconciler, METRICS)
 
 
 async def segments() -> SegmentReport:

@@ -92,6 +92,8 @@ class FakeDataverse:
 
     async def upsert_by_key(self, entity_set: str, key: Mapping[str, str], payload: Mapping[str, Any]) -> UpsertResult:
         self._maybe_fail("upsert_by_key")
+        if self._refused(payload):
+            raise TerminalError("Dataverse refused the row", reason_code="crm_rejected")
         row = self._by_key(key)
         if row is None:
             row_id = self.seed(**key)
@@ -104,6 +106,8 @@ class FakeDataverse:
         self, entity_set: str, entity_id: str, payload: Mapping[str, Any], *, must_exist: bool = True
     ) -> None:
         self._maybe_fail("update")
+        if self._refused(payload):
+            raise TerminalError("Dataverse refused the row", reason_code="crm_rejected")
         row = self.rows.get(entity_id)
         if row is None:
             raise TerminalError("no such row", reason_code="crm_not_found")
@@ -147,6 +151,61 @@ class FakeDataverse:
         self._maybe_fail("batch")
         self.batches.append(list(operations))
         return [BatchPartResult(204, {}, None) for _ in operations]
+
+    # ---- bulk messages, with the documented rules (reference/dataverse.md §4): all or nothing, a duplicate
+    # address in one request refused; `reject` marks rows Dataverse would refuse (a chunk holding one fails whole)
+    reject: Any = None
+    tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # other sets: address → row
+    dop: int = 4
+
+    def parallelism(self) -> int:
+        return self.dop
+
+    async def query_many(
+        self, entity_set: str, filters: Sequence[str], select: Sequence[str], top: int = 5000
+    ) -> list[list[dict[str, Any]]]:
+        self._maybe_fail(f"query_many:{len(filters)}")
+        found = []
+        for filter_expr in filters:
+            predicate = parse_filter(filter_expr)
+            found.append([dict(row) for row in self.rows.values() if predicate(row)][:top])
+        return found
+
+    def _refused(self, payload: Mapping[str, Any]) -> bool:
+        return self.reject is not None and bool(self.reject(payload))
+
+    async def upsert_multiple(self, entity_set: str, entity: str, targets: Sequence[Any]) -> None:
+        self._maybe_fail(f"upsert_multiple:{entity_set}:{len(targets)}")
+        addresses = [t.entity_id or json.dumps(dict(t.key), sort_keys=True) for t in targets]
+        if len(set(addresses)) != len(addresses):
+            raise TerminalError("UpsertMultiple: duplicate key in one request", reason_code="crm_rejected")
+        for target in targets:
+            if self._refused(target.payload) or any(k in target.payload for k in target.key):
+                raise TerminalError("UpsertMultiple refused a row", reason_code="crm_rejected")
+        for target, where in zip(targets, addresses, strict=True):
+            self._apply_target(entity_set, target, where)
+
+    def _apply_target(self, entity_set: str, target: Any, where: str) -> str:
+        if entity_set != "contacts":
+            row = self.tables.setdefault(entity_set, {}).setdefault(where, dict(target.key))
+            row.update(target.payload)
+            return where
+        if target.entity_id is not None:
+            row = self.rows.setdefault(target.entity_id, {"contactid": target.entity_id, "statecode": 0})
+        else:
+            row = self._by_key(target.key) or self.rows[self.seed(**target.key)]
+        self._check_unique(row["contactid"], target.payload)
+        row.update(target.payload)
+        return str(row["contactid"])
+
+    async def create_multiple(self, entity_set: str, entity: str, payloads: Sequence[Mapping[str, Any]]) -> list[str]:
+        self._maybe_fail(f"create_multiple:{entity_set}:{len(payloads)}")
+        for payload in payloads:
+            if self._refused(payload):
+                raise TerminalError("CreateMultiple refused a row", reason_code="crm_rejected")
+            if payload.get(self.key_column) is not None and self._by_key({self.key_column: payload[self.key_column]}):
+                raise ConcurrencyError("412 0x80060892: a record with the same key value already exists")
+        return [self.seed(**payload) for payload in payloads]
 
     def active_by_square_id(self) -> dict[str, dict[str, Any]]:
         return {
@@ -228,6 +287,18 @@ class FakeState:
 
     async def get_cursor(self, name: str) -> str | None:
         return self.cursors.get(name)
+
+    async def get_ledgers(self, kind: str, square_ids: Sequence[str]) -> dict[str, LedgerRow | None]:
+        return {square_id: await self.get_ledger(kind, square_id) for square_id in square_ids}
+
+    async def save_ledgers(self, rows: Sequence[LedgerRow]) -> list[LedgerRow | Exception]:
+        results: list[LedgerRow | Exception] = []
+        for row in rows:
+            try:
+                results.append(await self.save_ledger(row))
+            except ConcurrencyError as error:
+                results.append(error)
+        return results
 
     async def set_cursor(self, name: str, value: str) -> None:
         self.cursors[name] = value
@@ -404,6 +475,88 @@ class NoTraces:
 
     async def purge(self, before: object) -> int:
         return 0
+
+
+@dataclass
+class FakeHistory:
+    """Square's history endpoints over in-memory objects: oldest first, filters inclusive, pages of
+    `page_size` with a cursor (the index of the next object), like SearchCustomers/SearchOrders/List*."""
+
+    customers: list[dict[str, Any]] = field(default_factory=list)
+    locations: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    payments: list[dict[str, Any]] = field(default_factory=list)
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+    catalog: list[dict[str, Any]] = field(default_factory=list)
+    page_size: int = 100
+    calls: list[str] = field(default_factory=list)
+
+    def _page(self, objects: list[dict[str, Any]], cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        ordered = sorted(objects, key=lambda o: (str(o.get("created_at")), str(o.get("id"))))
+        start = int(cursor or 0)
+        end = start + self.page_size
+        return ordered[start:end], (str(end) if end < len(ordered) else None)
+
+    async def search_customers_by_creation(
+        self, created_from: str | None, updated_since: str | None, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        self.calls.append(f"customers:{created_from}:{cursor}")
+        chosen = [
+            c
+            for c in self.customers
+            if (not created_from or c["created_at"] >= created_from)
+            and (not updated_since or c["updated_at"] >= updated_since)
+        ]
+        return self._page(chosen, cursor)
+
+    async def list_locations(self) -> list[dict[str, Any]]:
+        self.calls.append("locations")
+        return list(self.locations)
+
+    async def search_orders(
+        self, location_ids: list[str], time_field: str, start_at: str | None, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        self.calls.append(f"orders:{start_at}:{cursor}")
+        field_name = time_field.lower()
+        chosen = [
+            o
+            for o in self.orders
+            if o.get("location_id") in location_ids and (not start_at or o[field_name] >= start_at)
+        ]
+        return self._page(chosen, cursor)
+
+    async def list_payments(
+        self, location_id: str, begin_time: str | None, updated_since: str | None, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        self.calls.append(f"payments:{location_id}:{begin_time}:{cursor}")
+        chosen = [
+            p
+            for p in self.payments
+            if p.get("location_id") == location_id
+            and (not begin_time or p["created_at"] >= begin_time)
+            and (not updated_since or p["updated_at"] >= updated_since)
+        ]
+        return self._page(chosen, cursor)
+
+    async def list_refunds(
+        self, begin_time: str | None, updated_since: str | None, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        self.calls.append(f"refunds:{begin_time}:{cursor}")
+        chosen = [
+            r
+            for r in self.refunds
+            if (not begin_time or r["created_at"] >= begin_time)
+            and (not updated_since or r["updated_at"] >= updated_since)
+        ]
+        return self._page(chosen, cursor)
+
+    async def search_catalog_changed_since(
+        self, begin_time: str | None, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None, str | None]:
+        self.calls.append(f"catalog:{begin_time}:{cursor}")
+        page, next_cursor = self._page(self.catalog, cursor)
+        latest = max((str(o.get("updated_at")) for o in self.catalog), default=None)
+        return page, next_cursor, latest
 
 
 def flow_context(

@@ -17,8 +17,10 @@ from shared.config.settings import (
     read_local_settings,
 )
 from shared.core.errors import ConfigurationError
+from tillbridge_cli.backfill import add_command as add_backfill_command
 from tillbridge_cli.config_cmd import add_commands as add_config_commands
 from tillbridge_cli.ops import add_commands as add_ops_commands
+from tillbridge_cli.reconcile_report import add_command as add_reconcile_command
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "infra" / "dataverse" / "schema.json"
 
@@ -118,6 +120,8 @@ def parser() -> argparse.ArgumentParser:
     groups = root.add_subparsers(dest="group", required=True)
     add_ops_commands(groups)
     add_config_commands(groups)
+    add_backfill_command(groups)
+    add_reconcile_command(groups)
 
     schema = groups.add_parser("schema", help="Dataverse schema").add_subparsers(dest="command", required=True)
     apply = schema.add_parser("apply", help="create missing columns and alternate keys (idempotent)")

@@ -35,12 +35,89 @@ _FUNCTIONS: dict[str, Test] = {
 }
 
 
-def _either(a: Predicate, b: Predicate) -> Predicate:
-    return lambda row: a(row) or b(row)
+class _Eq:
+    """`column eq literal`; kept as data so a long `or` of them becomes one set look-up per column."""
+
+    __slots__ = ("column", "value")
+
+    def __init__(self, column: str, value: Any) -> None:
+        self.column, self.value = column, value
+
+    def __call__(self, row: dict[str, Any]) -> bool:
+        return bool(_fold(row.get(self.column)) == self.value)
+
+
+class _EndsWith:
+    """`endswith(column,'…')`, optionally `and` more tests: indexed by suffix inside a long `or`."""
+
+    __slots__ = ("also", "column", "suffix")
+
+    def __init__(self, column: str, suffix: str, also: tuple[Predicate, ...] = ()) -> None:
+        self.column, self.suffix, self.also = column, suffix, also
+
+    def __call__(self, row: dict[str, Any]) -> bool:
+        value = _fold(row.get(self.column))
+        return isinstance(value, str) and value.endswith(self.suffix) and all(test(row) for test in self.also)
 
 
 def _both(a: Predicate, b: Predicate) -> Predicate:
+    if isinstance(a, _EndsWith):
+        return _EndsWith(a.column, a.suffix, (*a.also, b))
     return lambda row: a(row) and b(row)
+
+
+def _suffix_index(terms: list[_EndsWith]) -> Predicate:
+    """Suffix look-ups per column instead of one test per term."""
+    index: dict[tuple[str, str], list[_EndsWith]] = {}
+    lengths: dict[str, set[int]] = {}
+    for term in terms:
+        index.setdefault((term.column, term.suffix), []).append(term)
+        lengths.setdefault(term.column, set()).add(len(term.suffix))
+
+    def predicate(row: dict[str, Any]) -> bool:
+        for column, sizes in lengths.items():
+            value = _fold(row.get(column))
+            if not isinstance(value, str):
+                continue
+            for size in sizes:
+                for term in index.get((column, value[-size:] if size else ""), ()):
+                    if all(test(row) for test in term.also):
+                        return True
+        return False
+
+    return predicate
+
+
+def _any_of(terms: list[Predicate]) -> Predicate:
+    """`a or b or …` — the same answer as evaluating each term in turn, but the `eq` terms of one column
+    are a set (the bulk path's match queries `or` hundreds of them together)."""
+    if len(terms) == 1:
+        return terms[0]
+    lookups: dict[str, set[Any]] = {}
+    suffixes: list[_EndsWith] = []
+    rest: list[Predicate] = []
+    for term in terms:
+        if isinstance(term, _Eq):
+            lookups.setdefault(term.column, set()).add(term.value)
+        elif isinstance(term, _EndsWith):
+            suffixes.append(term)
+        else:
+            rest.append(term)
+    if suffixes:
+        rest.append(_suffix_index(suffixes))
+
+    def predicate(row: dict[str, Any]) -> bool:
+        for column, values in lookups.items():
+            value = _fold(row.get(column))
+            try:
+                if value in values:
+                    return True
+            except TypeError:  # an unhashable cell: compare one by one
+                if any(value == candidate for candidate in values):
+                    return True
+        return any(term(row) for term in rest)
+
+    return predicate
 
 
 class FilterError(ValueError):
@@ -107,11 +184,11 @@ class _Parser:
         return predicate
 
     def or_expr(self) -> Predicate:
-        left = self.and_expr()
+        terms = [self.and_expr()]
         while (token := self.peek()) is not None and token[1] == "or":
             self.take()
-            left = _either(left, self.and_expr())
-        return left
+            terms.append(self.and_expr())
+        return _any_of(terms)
 
     def and_expr(self) -> Predicate:
         left = self.unary()
@@ -143,6 +220,8 @@ class _Parser:
         self.expect(",")
         value = _fold(self.literal())
         self.expect(")")
+        if name == "endswith" and isinstance(value, str):
+            return _EndsWith(column, value)
         test = _FUNCTIONS[name]
         return lambda row: bool(test(_fold(row.get(column)), value))
 
@@ -171,6 +250,8 @@ class _Parser:
         if operator not in _COMPARE:
             raise FilterError(f"unsupported operator {operator!r}")
         value = _fold(self.literal())
+        if operator == "eq":
+            return _Eq(column, value)
         compare = _COMPARE[operator]
         return lambda row: bool(compare(_comparable(row.get(column), value), value))
 

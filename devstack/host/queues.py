@@ -1,6 +1,8 @@
 """Service Bus queue triggers over Azurite storage queues, with the broker's delivery semantics:
 peek-lock ≈ visibility timeout, delivery count ≈ dequeue count, dead-letter ≈ `<queue>-poison`,
-sessions ≈ one message at a time per session id, scheduled enqueue ≈ initial visibility."""
+sessions ≈ one message at a time per session id, scheduled enqueue ≈ initial visibility, and a batch
+trigger (`cardinality=many`) ≈ whatever is waiting, up to `maxMessageBatchSize`, handed over as one list
+(completed together on return, abandoned together on an exception, like the Service Bus extension)."""
 
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ class QueueOptions:
     max_concurrent_calls: int = 16
     batch_size: int = 16
     max_poll_interval: float = 0.5
+    max_message_batch: int = 1000  # host.json maxMessageBatchSize (batch triggers only)
+    concurrent_batches: int = 1  # batches of one trigger in flight at once
 
 
 def to_function_message(message: QueueMessage, dead_lettered: bool) -> ServiceBusMessage:
@@ -74,6 +78,8 @@ class QueuePoller:
         self.invoke = invoke
         self.arg_name = function.get_trigger().name
         self.sessions = str(getattr(function.get_trigger(), "is_sessions_enabled", "")).lower() == "true"
+        cardinality = getattr(function.get_trigger(), "cardinality", None)
+        self.batch = str(getattr(cardinality, "value", cardinality) or "").lower() == "many"
         self.client = QueueClient.from_connection_string(connection_string, self.name, **POLL_RETRY)
         self.poison = (
             None
@@ -100,21 +106,49 @@ class QueuePoller:
         )
         return list(pages)
 
+    def _receive_batch(self) -> list[QueueMessage]:
+        """Everything waiting, up to the batch size (a storage queue hands out 32 at a time)."""
+        messages: list[QueueMessage] = []
+        while len(messages) < self.options.max_message_batch:
+            want = min(32, self.options.max_message_batch - len(messages))
+            page = list(
+                self.client.receive_messages(
+                    messages_per_page=want, visibility_timeout=self.options.lock_seconds, max_messages=want
+                )
+            )
+            messages += page
+            if len(page) < want:
+                break
+        return messages
+
     async def run(self) -> None:
         await self.ensure_queues()
         idle = 0.05
+        if self.batch:
+            self._slots = asyncio.Semaphore(self.options.concurrent_batches)
         while not self.stopping:
+            if self.batch:
+                await self._slots.acquire()  # a batch is received only when it can start at once
             try:
-                messages = await asyncio.to_thread(self._receive)
+                messages = await asyncio.to_thread(self._receive_batch if self.batch else self._receive)
             except Exception as error:  # Azurite restarting: keep polling
                 log.warning("receive from %s failed: %s", self.name, type(error).__name__)
+                messages = []
+            found = bool(messages)
+            if self.batch:
+                if messages:
+                    task = asyncio.create_task(self._process_batch(messages))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                else:
+                    self._slots.release()
                 messages = []
             for message in messages:
                 await self._slots.acquire()
                 task = asyncio.create_task(self._process(message))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            if messages:
+            if found:
                 idle = 0.05
             else:
                 await asyncio.sleep(idle)
@@ -136,6 +170,40 @@ class QueuePoller:
             lock = self._session_lock(function_message.session_id)
             async with lock:
                 await self._invoke(message, function_message)
+        finally:
+            self._slots.release()
+
+    async def _settle_all(self, messages: list[QueueMessage], complete: bool) -> None:
+        slots = asyncio.Semaphore(8)  # the SDK's connection pool holds 10
+
+        async def one(message: QueueMessage) -> None:
+            async with slots:
+                with contextlib.suppress(Exception):  # if settling fails, the lock expires on its own
+                    if complete:
+                        await asyncio.to_thread(self.client.delete_message, message)
+                    else:
+                        await asyncio.to_thread(self.client.update_message, message, visibility_timeout=1)
+
+        await asyncio.gather(*(one(message) for message in messages))
+
+    async def _process_batch(self, messages: list[QueueMessage]) -> None:
+        try:
+            poisoned = [m for m in messages if self.poison and (m.dequeue_count or 1) > self.options.max_delivery_count]
+            for message in poisoned:
+                assert self.poison is not None
+                await asyncio.to_thread(self.poison.send_message, message.content)
+            await self._settle_all(poisoned, complete=True)
+            deliver = [m for m in messages if m not in poisoned]
+            if not deliver:
+                return
+            batch = [to_function_message(m, self.dead_letter) for m in deliver]
+            try:
+                await self.invoke(self.function, {self.arg_name: batch})
+            except Exception:
+                log.exception("function %s failed; the batch will be redelivered", self.function.get_function_name())
+                await self._settle_all(deliver, complete=False)
+                return
+            await self._settle_all(deliver, complete=True)
         finally:
             self._slots.release()
 

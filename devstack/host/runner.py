@@ -42,6 +42,12 @@ def queue_options(project_dir: Path) -> QueueOptions:
     host_json = json.loads((project_dir / "host.json").read_text(encoding="utf-8"))
     service_bus = host_json.get("extensions", {}).get("serviceBus", {})
     return QueueOptions(
+        max_message_batch=int(os.environ.get("LOCAL_QUEUE_MAX_BATCH", service_bus.get("maxMessageBatchSize", 1000))),
+        # Service Bus hands messages over as they arrive (its receive waits on the broker); a storage queue
+        # must be polled, so an idle poller looks again within 0.1 s, and two batches may overlap (one
+        # being written while the next is read), as a host's prefetch does
+        concurrent_batches=int(os.environ.get("LOCAL_QUEUE_CONCURRENT_BATCHES", "2")),
+        max_poll_interval=float(os.environ.get("LOCAL_QUEUE_MAX_POLL_SECONDS", "0.1")),
         lock_seconds=int(os.environ.get("LOCAL_QUEUE_LOCK_SECONDS", "30")),
         max_delivery_count=int(os.environ.get("LOCAL_QUEUE_MAX_DELIVERY_COUNT", "10")),
         max_concurrent_calls=int(service_bus.get("maxConcurrentSessions", 8))

@@ -116,12 +116,13 @@ resource eventsQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview'
   parent: serviceBus
   name: eventsQueueName
   properties: {
-    requiresSession: true
+    // no sessions: correctness comes from the version gate; batch triggers serialise sessions (decision 0011f)
+    requiresSession: false
     requiresDuplicateDetection: true
     // Square retries a delivery for up to 24 h (older documentation: 72 h); duplicates inside 3 days are dropped
     duplicateDetectionHistoryTimeWindow: 'P3D'
     maxDeliveryCount: 10
-    lockDuration: 'PT1M'
+    lockDuration: 'PT2M' // a batch gets no lock renewal: the worker's bulk path must finish inside it
     deadLetteringOnMessageExpiration: true
     defaultMessageTimeToLive: 'P14D'
     maxSizeInMegabytes: 1024
@@ -259,6 +260,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     DATAVERSE_CLIENT_ID: dataverseAuth == 'client_secret' ? dataverseClientId : identity.properties.clientId
     DATAVERSE_PUBLISHER_PREFIX: 'tb'
     DATAVERSE_MAX_CONCURRENCY: '16'
+    // each instance takes 1/maximumInstanceCount of the application user's budget (decision 0012f)
+    DATAVERSE_MAX_INSTANCES: string(maximumInstanceCount)
     DEFAULT_PHONE_REGION: 'US'
     MAX_DELIVERY_ATTEMPTS: '8'
     RECONCILE_SCHEDULE: '0 */15 * * * *'

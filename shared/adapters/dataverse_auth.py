@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Protocol
 
 from shared.config.settings import DataverseSettings
@@ -82,6 +83,26 @@ def token_provider(settings: DataverseSettings) -> TokenProvider:
 
         credential = ManagedIdentityCredential(client_id=settings.client_id or None)
     return CredentialToken(credential, scope)
+
+
+def _listed(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def app_users(settings: DataverseSettings) -> list[tuple[str, TokenProvider]]:
+    """Every configured application user as (key for its rate gate, token provider). Several users are
+    given as comma-separated DATAVERSE_CLIENT_ID (with as many DATAVERSE_CLIENT_SECRET values, same order,
+    for client_secret) or DATAVERSE_TOKEN values (static_token): each has its own service-protection budget."""
+    if settings.auth == "static_token":
+        tokens = _listed(settings.static_token) or [settings.static_token]
+        return [(f"{settings.url}|static|{n}", StaticToken(token)) for n, token in enumerate(tokens)]
+    client_ids = _listed(settings.client_id) or [settings.client_id]
+    secrets = _listed(settings.client_secret) or [settings.client_secret] * len(client_ids)
+    users = []
+    for client_id, secret in zip(client_ids, secrets, strict=False):
+        single = replace(settings, client_id=client_id, client_secret=secret)
+        users.append((user_key(single), token_provider(single)))
+    return users
 
 
 def user_key(settings: DataverseSettings) -> str:

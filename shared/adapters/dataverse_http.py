@@ -13,13 +13,14 @@ import http.cookiejar
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from shared.adapters.dataverse_auth import TokenProvider
-from shared.adapters.odata_batch import build_batch, parse_batch_response
+from shared.adapters.odata_batch import build_batch, build_read_batch, parse_batch_response
 from shared.adapters.rate_gate import RateGate
 from shared.core.errors import (
     ChangeTokenExpiredError,
@@ -29,7 +30,7 @@ from shared.core.errors import (
     TransientError,
 )
 from shared.core.keys import key_segment
-from shared.core.ports import BatchOperation, BatchPartResult, ChangePage, UpsertResult
+from shared.core.ports import BatchOperation, BatchPartResult, BulkTarget, ChangePage, UpsertResult
 from shared.monitoring import otel, tracing
 
 NOT_FOUND_CODES = {"0x80060891", "0x80040217"}  # RecordNotFoundByEntityKey, ObjectDoesNotExist
@@ -38,6 +39,9 @@ TERMINAL_STATUS_REASON = {400: "crm_rejected", 403: "privilege_denied", 404: "cr
 _ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
 _RETRY_STATUSES = {500, 502, 503, 504}
 EXPIRED_VERSION_STAMP = "0x80044352"  # ExpiredVersionStamp: the change-tracking token is too old
+# a bulk message runs for seconds (10–15 s per batch is published: reference/dataverse.md §12); the
+# SDK's ServiceClient waits 4 minutes (§4). The per-request timeout of single calls stays short.
+BULK_TIMEOUT_SECONDS = 240.0
 
 
 def make_http_client(timeout_seconds: float) -> httpx.AsyncClient:
@@ -110,26 +114,57 @@ def entity_id_from(response: httpx.Response) -> str:
     return match.group(1)
 
 
+def bulk_target(entity_set: str, entity: str, target: BulkTarget) -> dict[str, Any]:
+    """One UpsertMultiple target: `@odata.type`, the row in `@odata.id` (by primary id or alternate key),
+    and the columns — with the key's columns removed from them (key in the body as well as in @odata.id
+    makes the create path fail: reference/dataverse.md §12)."""
+    if target.entity_id is not None:
+        address = f"{entity_set}({target.entity_id})"
+        payload = {k: v for k, v in target.payload.items() if k != f"{entity}id"}
+    else:
+        address = entity_set + key_segment(target.key)
+        payload = {k: v for k, v in target.payload.items() if k not in target.key}
+    return {"@odata.type": f"Microsoft.Dynamics.CRM.{entity}", "@odata.id": address, **payload}
+
+
+@dataclass(frozen=True)
+class AppUser:
+    """One Dataverse application user: its token and its gate (the limits are counted per user)."""
+
+    tokens: TokenProvider
+    gate: RateGate
+
+
 class DataverseClient:
     def __init__(
         self,
         *,
         base_url: str,
         api_version: str,
-        tokens: TokenProvider,
-        gate: RateGate,
         http: httpx.AsyncClient,
+        tokens: TokenProvider | None = None,
+        gate: RateGate | None = None,
+        users: Sequence[AppUser] = (),
         max_inline_wait_seconds: float = 20.0,
     ) -> None:
         self._root = f"{base_url.rstrip('/')}/api/data/{api_version}/"
-        self._tokens = tokens
-        self._gate = gate
+        if users:
+            self._users = list(users)
+        elif tokens is not None and gate is not None:
+            self._users = [AppUser(tokens, gate)]
+        else:
+            raise ValueError("DataverseClient needs tokens and a gate, or users")
         self._http = http
         self._max_inline_wait = max_inline_wait_seconds
 
-    async def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+    def _pick(self) -> AppUser:
+        """The application user with the most room: not paused first, then the fewest in flight per slot
+        (several users scale past one user's budget: reference/dataverse.md §12)."""
+        return min(self._users, key=lambda u: (u.gate.paused_for() > 0, u.gate.in_flight / max(1, u.gate.limit)))
+
+    async def _headers(self, user: AppUser, extra: Mapping[str, str] | None) -> dict[str, str]:
         headers = {
-            "Authorization": f"Bearer {await self._tokens.token()}",
+            "Authorization": f"Bearer {await user.tokens.token()}",
             "Accept": "application/json",
             "OData-MaxVersion": "4.0",
             "OData-Version": "4.0",
@@ -138,31 +173,47 @@ class DataverseClient:
         headers.update(extra or {})
         return headers
 
-    async def _once(self, method: str, path: str, body: Any, headers: Mapping[str, str] | None) -> httpx.Response:
-        async with self._gate.slot():
+    async def _once(
+        self,
+        user: AppUser,
+        method: str,
+        path: str,
+        body: Any,
+        headers: Mapping[str, str] | None,
+        *,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        extra: dict[str, Any] = {"timeout": timeout} if timeout else {}
+        async with user.gate.slot():
             if isinstance(body, bytes):  # a $batch body, already encoded with its own Content-Type
                 response = await self._http.request(
-                    method, self._root + path, content=body, headers=await self._headers(headers)
+                    method, self._root + path, content=body, headers=await self._headers(user, headers), **extra
                 )
             else:
                 response = await self._http.request(
-                    method, self._root + path, json=body, headers=await self._headers(headers)
+                    method, self._root + path, json=body, headers=await self._headers(user, headers), **extra
                 )
         hint = response.headers.get("x-ms-dop-hint")
         if hint and hint.isdigit():
-            self._gate.hint(int(hint))
+            user.gate.hint(int(hint))
         tracing.exchange(exchange_record("dataverse", method, path, body, response))
         return response
 
     async def send(
-        self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """One logical request: waits out short throttles inline, retries 5xx/network a few times."""
         waited, attempt = 0.0, 0
         while True:
             attempt += 1
+            user = self._pick()
             try:
-                response = await self._once(method, path, body, headers)
+                response = await self._once(user, method, path, body, headers, timeout=timeout)
             except httpx.TransportError as error:
                 if attempt >= 3:
                     raise TransientError(f"Dataverse unreachable: {type(error).__name__}") from error
@@ -171,13 +222,13 @@ class DataverseClient:
             if response.status_code == 429:
                 otel.add("dataverse_throttled", code=error_code(response)[0])
                 pause = retry_after_seconds(response.headers.get("Retry-After"), 2.0**attempt)
-                self._gate.pause(pause)
+                user.gate.pause(pause)
                 if waited + pause > self._max_inline_wait:
                     raise classify(response)
                 waited += pause
                 continue
             if response.status_code == 401 and attempt == 1:
-                self._tokens.invalidate()
+                user.tokens.invalidate()
                 continue
             if response.status_code in _RETRY_STATUSES and attempt < 3:
                 await asyncio.sleep(0.2 * 2**attempt)
@@ -261,6 +312,66 @@ class DataverseClient:
             )
             raise classify(part)
         return results
+
+    async def query_many(
+        self, entity_set: str, filters: Sequence[str], select: Sequence[str], top: int = 5000
+    ) -> list[list[dict[str, Any]]]:
+        """Several queries in one `$batch` of GET parts: one request toward the request limit (the
+        execution time still counts per query: api-limits "batch requests"), rows per filter in order."""
+        if not filters:
+            return []
+        paths = [f"{entity_set}?$select={','.join(select)}&$filter={quote(f, safe='')}&$top={top}" for f in filters]
+        content_type, body = build_read_batch(paths, self._root)
+        response = await self.send(
+            "POST", "$batch", body, {"Content-Type": content_type}, timeout=BULK_TIMEOUT_SECONDS
+        )  # the parts run one after another on the server
+        results = parse_batch_response(response.headers.get("Content-Type", ""), response.content)
+        failed = next((part for part in results if part.status >= 400), None)
+        if failed is not None:  # the batch stops at the first failed part and answers 400 with it
+            body_json = failed.body if isinstance(failed.body, dict) else {}
+            raise classify(httpx.Response(failed.status, json=body_json, headers=failed.headers))
+        if response.status_code >= 400:
+            raise classify(response)
+        if len(results) != len(filters):
+            raise TransientError(f"$batch answered {len(results)} parts for {len(filters)} queries")
+        rows = []
+        for part in results:
+            if part.status != 200:
+                body_json = part.body if isinstance(part.body, dict) else {}
+                raise classify(httpx.Response(part.status, json=body_json, headers=part.headers))
+            rows.append(list((part.body or {}).get("value", [])))
+        return rows
+
+    def parallelism(self) -> int:
+        """Requests to keep in flight: the gate's limit (x-ms-dop-hint, capped by this instance's share)."""
+        return sum(user.gate.limit for user in self._users)
+
+    async def upsert_multiple(self, entity_set: str, entity: str, targets: Sequence[BulkTarget]) -> None:
+        """UpsertMultiple (reference/dataverse.md §4): each target names its row in `@odata.id` only."""
+        if not targets:
+            return
+        body = {"Targets": [bulk_target(entity_set, entity, target) for target in targets]}
+        response = await self.send(
+            "POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpsertMultiple", body, timeout=BULK_TIMEOUT_SECONDS
+        )
+        if response.status_code not in (200, 204):
+            raise classify(response)
+
+    async def create_multiple(self, entity_set: str, entity: str, payloads: Sequence[Mapping[str, Any]]) -> list[str]:
+        """CreateMultiple: the new rows' ids, in the order of the payloads."""
+        if not payloads:
+            return []
+        odata_type = f"Microsoft.Dynamics.CRM.{entity}"
+        body = {"Targets": [{"@odata.type": odata_type, **payload} for payload in payloads]}
+        response = await self.send(
+            "POST", f"{entity_set}/Microsoft.Dynamics.CRM.CreateMultiple", body, timeout=BULK_TIMEOUT_SECONDS
+        )
+        if response.status_code != 200:
+            raise classify(response)
+        ids = [str(i) for i in response.json().get("Ids", [])]
+        if len(ids) != len(payloads):
+            raise TransientError(f"CreateMultiple returned {len(ids)} ids for {len(payloads)} rows")
+        return ids
 
     async def who_am_i(self) -> dict[str, Any]:
         response = await self.send("GET", "WhoAmI")

@@ -37,6 +37,26 @@ def build_batch(operations: Sequence[BatchOperation], root: str) -> tuple[str, b
     return f"multipart/mixed; boundary={batch}", body.encode("utf-8")
 
 
+def build_read_batch(paths: Sequence[str], root: str) -> tuple[str, bytes]:
+    """(Content-Type header, body) for GET parts outside any changeset (reads may not sit in one); a GET
+    inside a $batch may be up to 64 KB long (reference/dataverse.md §4)."""
+    batch = f"batch_{uuid.uuid4()}"
+    parts = []
+    for path in paths:
+        lines = [
+            "Content-Type: application/http",
+            "Content-Transfer-Encoding: binary",
+            "",
+            f"GET {root}{path} HTTP/1.1",
+            "Accept: application/json",
+            "",
+            "",
+        ]
+        parts.append(f"--{batch}\r\n" + "\r\n".join(lines))
+    body = "".join(parts) + f"--{batch}--\r\n"
+    return f"multipart/mixed; boundary={batch}", body.encode("utf-8")
+
+
 def _boundary(content_type: str) -> str | None:
     match = re.search(r'boundary="?([^";]+)"?', content_type)
     return match.group(1) if match else None

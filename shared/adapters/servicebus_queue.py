@@ -44,12 +44,13 @@ class SenderLike(Protocol):
 
 
 def to_servicebus_message(message: OutboundMessage, now: datetime) -> ServiceBusMessage:
-    """MessageId = idempotency key (duplicate detection), SessionId = entity, delay = scheduled enqueue."""
+    """MessageId = idempotency key (duplicate detection), delay = scheduled enqueue; no SessionId (the queue
+    has no sessions: docs/decisions/0011f-no-service-bus-sessions.md)."""
     scheduled = now + timedelta(seconds=message.delay_seconds) if message.delay_seconds > 0 else None
     return ServiceBusMessage(
         message.body,
         message_id=bounded_id(message.message_id),
-        session_id=bounded_id(message.session_id),
+        session_id=bounded_id(message.session_id) if message.session_id else None,
         application_properties=dict(message.properties),  # type: ignore[arg-type]
         scheduled_enqueue_time_utc=scheduled,
         content_type="application/json",

@@ -6,21 +6,25 @@ Row keys are Square ids, written with one injective key scheme (`table_key`, doc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.adapters.blocking import run_blocking
+from shared.adapters.table_ledger_bulk import TRANSACTION_SIZE, write_many
 from shared.core.errors import ConcurrencyError
 from shared.core.failures import merge_failure
 from shared.core.ports import FailureRecord, FlowStatus, LedgerRow
 
+T = TypeVar("T")
 MAX_TEXT = 8000  # characters kept of a free-text property (a property holds 64 KiB of UTF-16)
 
 # Table Storage refuses / \ # ? and the control characters U+0000–U+001F and U+007F–U+009F in a
@@ -286,6 +290,22 @@ class TableStateStore:
     async def get_ledger(self, kind: str, square_id: str) -> LedgerRow | None:
         return await run_blocking(self._get_ledger, kind, square_id)
 
+    async def get_ledgers(self, kind: str, square_ids: Sequence[str]) -> dict[str, LedgerRow | None]:
+        """Point reads side by side: the one look-up Table Storage serves from its index (an `or` of RowKeys
+        scans the partition, which holds every object of the kind)."""
+        unique = list(dict.fromkeys(square_ids))
+        rows = await _limited((run_blocking(self._get_ledger, kind, square_id) for square_id in unique), 16)
+        return dict(zip(unique, rows, strict=True))
+
+    async def save_ledgers(self, rows: Sequence[LedgerRow]) -> list[LedgerRow | Exception]:
+        """Transactions of TRANSACTION_SIZE rows each, side by side; results in the order of the rows."""
+        table = self._table("ledger")
+        parts = await _limited(
+            run_blocking(write_many, table, rows[start : start + TRANSACTION_SIZE], _ledger_entity, self._save_ledger)
+            for start in range(0, len(rows), TRANSACTION_SIZE)
+        )
+        return [result for part in parts for result in part]
+
     async def save_ledger(self, row: LedgerRow) -> LedgerRow:
         return await run_blocking(self._save_ledger, row)
 
@@ -399,14 +419,31 @@ class TableStateStore:
         return await run_blocking(self._list_ledger, kind)
 
 
+BULK_CALLS_IN_FLIGHT = 4  # queries or transactions of one bulk call side by side (more only queue at the server)
+
+
+async def _limited(calls: Iterable[Awaitable[T]], limit: int = BULK_CALLS_IN_FLIGHT) -> list[T]:
+    slots = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with slots:
+            return await call
+
+    return list(await asyncio.gather(*(one(call) for call in calls)))
+
+
 def table_state_store(connection_string: str, endpoint: str, client_id: str, prefix: str) -> TableStateStore:
     """Connection string (Azurite, or keys) or identity-based endpoint (managed identity in Azure)."""
+    from shared.adapters.http_pool import pooled_transport
+
     if connection_string:
-        service = TableServiceClient.from_connection_string(connection_string)
+        service = TableServiceClient.from_connection_string(connection_string, transport=pooled_transport())
     else:
         from azure.identity import DefaultAzureCredential
 
         service = TableServiceClient(
-            endpoint, credential=DefaultAzureCredential(managed_identity_client_id=client_id or None)
+            endpoint,
+            credential=DefaultAzureCredential(managed_identity_client_id=client_id or None),
+            transport=pooled_transport(),
         )
     return TableStateStore(service, prefix)

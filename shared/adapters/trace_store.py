@@ -178,13 +178,15 @@ def trace_store(
     *,
     snapshot_mode: str = "all",
 ) -> TableBlobTraceStore:
+    from shared.adapters.http_pool import pooled_transport
+
     if connection_string:
-        tables = TableServiceClient.from_connection_string(connection_string)
-        blobs = BlobServiceClient.from_connection_string(connection_string)
+        tables = TableServiceClient.from_connection_string(connection_string, transport=pooled_transport())
+        blobs = BlobServiceClient.from_connection_string(connection_string, transport=pooled_transport())
     else:
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential(managed_identity_client_id=client_id or None)
-        tables = TableServiceClient(table_endpoint, credential=credential)
-        blobs = BlobServiceClient(blob_endpoint, credential=credential)
+        tables = TableServiceClient(table_endpoint, credential=credential, transport=pooled_transport())
+        blobs = BlobServiceClient(blob_endpoint, credential=credential, transport=pooled_transport())
     return TableBlobTraceStore(tables, blobs, prefix, snapshot_mode)

@@ -147,6 +147,22 @@ class DataverseSettings:
     max_concurrency: int
     timeout_seconds: float
     max_inline_wait_seconds: float
+    max_instances: int = 1  # instances that may share one application user's budget (the plan's maximum)
+    requests_per_window: int = 6000  # service protection per application user per 5 minutes
+    execution_seconds_per_window: float = 1200.0
+
+    @property
+    def user_count(self) -> int:
+        """Application users: several comma-separated client ids (or static tokens) scale past one budget."""
+        listed = self.static_token if self.auth == "static_token" else self.client_id
+        return max(1, len([part for part in listed.split(",") if part.strip()]))
+
+
+@dataclass(frozen=True)
+class BulkSettings:
+    backfill_chunk: int = 2000  # records per committed chunk (the resume point moves after each)
+    request_size: int = 200  # records per UpsertMultiple/CreateMultiple request (several in flight)
+    worker_batch_threshold: int = 4  # a delivered batch of at least this many messages is written in bulk
 
 
 @dataclass(frozen=True)
@@ -188,6 +204,7 @@ class Settings:
     sync: SyncSettings
     sales: SalesSettings
     two_way: TwoWaySettings = TwoWaySettings()
+    bulk: BulkSettings = BulkSettings()
 
 
 def _webhook(r: _Reader) -> WebhookSettings:
@@ -273,6 +290,28 @@ def _dataverse(r: _Reader) -> DataverseSettings:
         max_concurrency=r.number("DATAVERSE_MAX_CONCURRENCY", 16, int, 1, 52),
         timeout_seconds=r.number("DATAVERSE_TIMEOUT_SECONDS", 30.0, float, 1, 230),
         max_inline_wait_seconds=r.number("DATAVERSE_MAX_INLINE_WAIT_SECONDS", 20.0, float, 0, 120),
+        max_instances=r.number("DATAVERSE_MAX_INSTANCES", 1, int, 1, 1000),
+        requests_per_window=r.number("DATAVERSE_REQUESTS_PER_WINDOW", 6000, int, 1, 1_000_000),
+        execution_seconds_per_window=r.number("DATAVERSE_EXECUTION_SECONDS_PER_WINDOW", 1200.0, float, 1, 1_000_000),
+    )
+
+
+def _check_users(r: _Reader, settings: DataverseSettings) -> None:
+    """Several application users: as many secrets as client ids, in the same order."""
+    if settings.auth == "client_secret":
+        ids = [p for p in settings.client_id.split(",") if p.strip()]
+        secrets = [p for p in settings.client_secret.split(",") if p.strip()]
+        if len(ids) != len(secrets):
+            r.problems.append(
+                f"DATAVERSE_CLIENT_SECRET: {len(secrets)} secret(s) for {len(ids)} client id(s) in DATAVERSE_CLIENT_ID"
+            )
+
+
+def _bulk(r: _Reader) -> BulkSettings:
+    return BulkSettings(
+        backfill_chunk=r.number("BACKFILL_CHUNK_SIZE", 2000, int, 1, 100_000),
+        request_size=r.number("BULK_REQUEST_SIZE", 200, int, 1, 1000),
+        worker_batch_threshold=r.number("WORKER_BATCH_THRESHOLD", 4, int, 1, 1000),
     )
 
 
@@ -337,15 +376,18 @@ def _two_way(r: _Reader) -> TwoWaySettings:
 
 
 def _all(r: _Reader) -> Settings:
+    dataverse = _dataverse(r)
+    _check_users(r, dataverse)
     return Settings(
         webhook=_webhook(r),
         queue=_queue(r),
         storage=_storage(r),
         square=_square(r),
-        dataverse=_dataverse(r),
+        dataverse=dataverse,
         sync=_sync(r),
         sales=_sales(r),
         two_way=_two_way(r),
+        bulk=_bulk(r),
     )
 
 

@@ -135,6 +135,15 @@ class StateStore(Protocol):
 
     async def get_cursor(self, name: str) -> str | None: ...
 
+    async def get_ledgers(self, kind: str, square_ids: Sequence[str]) -> dict[str, LedgerRow | None]:
+        """Many ledger rows of one kind at once (the bulk path); None for ids with no row."""
+        ...
+
+    async def save_ledgers(self, rows: Sequence[LedgerRow]) -> list[LedgerRow | Exception]:
+        """Save many rows of one kind (distinct ids), each like save_ledger: the saved row, or the
+        ConcurrencyError of a row that changed since it was read."""
+        ...
+
     async def set_cursor(self, name: str, value: str) -> None: ...
 
 
@@ -162,6 +171,16 @@ class ChangePage:
     deleted_ids: list[str]
     next_link: str | None
     delta_link: str | None
+
+
+@dataclass(frozen=True)
+class BulkTarget:
+    """One row of a bulk write, addressed by its alternate key or (when known) its primary id — never
+    both, and the key never repeated in the payload (Dataverse answers 400 on the create path otherwise)."""
+
+    payload: Mapping[str, Any]
+    key: Mapping[str, str] = field(default_factory=dict)
+    entity_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +236,24 @@ class DataverseApi(Protocol):
         self, entity_set: str, filter_expr: str, select: Sequence[str], link: str | None = None, page_size: int = 5000
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of a filtered query, and the link to the next page (None on the last)."""
+        ...
+
+    async def upsert_multiple(self, entity_set: str, entity: str, targets: Sequence[BulkTarget]) -> None:
+        """UpsertMultiple: every target in one request, all or nothing on standard tables."""
+        ...
+
+    async def create_multiple(self, entity_set: str, entity: str, payloads: Sequence[Mapping[str, Any]]) -> list[str]:
+        """CreateMultiple: the new rows' ids in request order (all or nothing)."""
+        ...
+
+    async def query_many(
+        self, entity_set: str, filters: Sequence[str], select: Sequence[str], top: int = 5000
+    ) -> list[list[dict[str, Any]]]:
+        """Several queries in one request ($batch of GETs): the rows of each filter, in order."""
+        ...
+
+    def parallelism(self) -> int:
+        """How many requests to have in flight (x-ms-dop-hint, this instance's share)."""
         ...
 
 

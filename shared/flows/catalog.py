@@ -34,17 +34,24 @@ async def sync_catalog(command: SyncCommand, ctx: FlowContext) -> Outcome:
 
     async for found in paginate(page, "catalog (SearchCatalogObjects)"):
         objects += found
+    cached = await cache_objects(ctx, objects)
+    if latest and latest != since:
+        await ctx.state.set_cursor(CURSOR, latest)
+    await _commit_version(ctx, command, latest)
+    tracing.step("cached", objects=len(objects), variations=cached, since=since, latest=latest)
+    return Outcome.WRITTEN if objects else Outcome.UNCHANGED
+
+
+async def cache_objects(ctx: FlowContext, objects: list[dict[str, Any]]) -> int:
+    """Categories and items (with their variations) into the cache the sales flow reads; the number of
+    variations cached (used by the live flow and the backfill alike)."""
     categories = {o["id"]: o.get("category_data", {}).get("name") for o in objects if o["type"] == "CATEGORY"}
     for category_id, name in categories.items():
         await _put(ctx, CATEGORY_DOC, category_id, {"name": name})
     cached = 0
     for item in (o for o in objects if o["type"] == "ITEM"):
         cached += await _cache_item(ctx, item, categories)
-    if latest and latest != since:
-        await ctx.state.set_cursor(CURSOR, latest)
-    await _commit_version(ctx, command, latest)
-    tracing.step("cached", objects=len(objects), variations=cached, since=since, latest=latest)
-    return Outcome.WRITTEN if objects else Outcome.UNCHANGED
+    return cached
 
 
 async def _commit_version(ctx: FlowContext, command: SyncCommand, latest: str | None) -> None:

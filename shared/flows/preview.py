@@ -19,6 +19,7 @@ from shared.core.errors import TillbridgeError
 from shared.core.ports import (
     BatchOperation,
     BatchPartResult,
+    BulkTarget,
     ChangePage,
     DataverseApi,
     FlowStatus,
@@ -94,6 +95,23 @@ class RecordingDataverse:
     ) -> tuple[list[dict[str, Any]], str | None]:
         return await self.real.query_page(entity_set, filter_expr, select, link, page_size)
 
+    async def upsert_multiple(self, entity_set: str, entity: str, targets: Sequence[BulkTarget]) -> None:
+        for target in targets:
+            self._record("PATCH", entity_set, target.payload, key=dict(target.key), bulk="UpsertMultiple")
+
+    async def create_multiple(self, entity_set: str, entity: str, payloads: Sequence[Mapping[str, Any]]) -> list[str]:
+        for payload in payloads:
+            self._record("POST", entity_set, payload, bulk="CreateMultiple")
+        return [f"preview-{uuid.uuid4()}" for _ in payloads]
+
+    async def query_many(
+        self, entity_set: str, filters: Sequence[str], select: Sequence[str], top: int = 5000
+    ) -> list[list[dict[str, Any]]]:
+        return await self.real.query_many(entity_set, filters, select, top)
+
+    def parallelism(self) -> int:
+        return 1
+
 
 @dataclass
 class OverlayState:
@@ -115,6 +133,12 @@ class OverlayState:
         row.etag = "preview"
         self.ledger[(row.kind, row.square_id)] = replace(row)
         return row
+
+    async def get_ledgers(self, kind: str, square_ids: Sequence[str]) -> dict[str, LedgerRow | None]:
+        return {square_id: await self.get_ledger(kind, square_id) for square_id in square_ids}
+
+    async def save_ledgers(self, rows: Sequence[LedgerRow]) -> list[LedgerRow | Exception]:
+        return [await self.save_ledger(row) for row in rows]
 
     async def get_doc(self, kind: str, doc_id: str) -> tuple[dict[str, Any] | None, str | None]:
         if (kind, doc_id) in self.docs:

@@ -20,6 +20,7 @@ from typing import Any
 from shared.core.json_input import JsonInputError, read_json
 from shared.core.times import parse_time
 from shared.ops.service import FailureFilter, OpsError, OpsService, named
+from shared.pipeline.reconcile_all import last_report
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 Handler = Callable[[OpsService, dict[str, str], Mapping[str, str], dict[str, Any]], Awaitable[Any]]
@@ -128,12 +129,44 @@ async def _segments(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: d
     return await s.segments()
 
 
+def _jobs(s: OpsService) -> Any:
+    if s.jobs is None:
+        raise OpsError(503, "backfill_unavailable", "backfill jobs are not available in this process")
+    return s.jobs
+
+
+async def _start_backfill(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
+    since = _time(b, "since")
+    try:
+        return await _jobs(s).start(
+            str(b.get("what", "")), since.isoformat() if since else None, bool(b.get("dry_run", False))
+        )
+    except ValueError as error:
+        raise OpsError(400, "bad_backfill", str(error)) from error
+
+
+async def _backfill_job(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
+    job = await _jobs(s).status(p["job_id"])
+    if job is None:
+        raise OpsError(404, "not_found", f"no backfill job {p['job_id']}")
+    return job
+
+
+async def _reconcile(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
+    return {"report": await last_report(s.state)}
+
+
 async def _openapi(s: OpsService, p: dict[str, str], q: Mapping[str, str], b: dict[str, Any]) -> Any:
     return json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
 
 
 # a flow (or a kind) is one segment; a record id is the rest up to the route's fixed ending, whatever it holds
-PARAMETERS = {"flow": r"(?P<flow>[^/]+)", "kind": r"(?P<kind>[^/]+)", "record_id": r"(?P<record_id>.+)"}
+PARAMETERS = {
+    "flow": r"(?P<flow>[^/]+)",
+    "kind": r"(?P<kind>[^/]+)",
+    "job_id": r"(?P<job_id>[^/]+)",
+    "record_id": r"(?P<record_id>.+)",
+}
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "health", _health),
     ("GET", "failures", _failures),
@@ -149,6 +182,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "preview/{kind}/{record_id}", _preview),
     ("GET", "segments", _segments),
     ("GET", "openapi.json", _openapi),
+    ("POST", "backfill", _start_backfill),
+    ("GET", "backfill/{job_id}", _backfill_job),
+    ("GET", "reconcile", _reconcile),
 ]
 _COMPILED = [
     (method, re.compile("^" + re.sub(r"\{(\w+)\}", lambda m: PARAMETERS[m.group(1)], template) + "$", re.S), handler)

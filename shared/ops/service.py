@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.config.file import ConfigStatus
 from shared.core.json_input import read_json
@@ -19,7 +19,11 @@ from shared.monitoring.tracing import TraceStore
 from shared.pipeline.crm_changes import poll_status
 from shared.pipeline.messages import fresh_fetch_command, outbound
 from shared.pipeline.reconcile import CURSOR
+from shared.pipeline.reconcile_all import last_report
 from shared.pipeline.registry import CRM_CONTACTS_FLOW, FLOWS, OPERATED_FLOWS, flow_of, kinds_of
+
+if TYPE_CHECKING:
+    from shared.bulk.jobs import BackfillJobs
 
 FINAL_STATUSES = ("resolved", "ignored")
 
@@ -85,6 +89,7 @@ class OpsService:
     config_status: ConfigStatus | None = None  # the configuration file: valid or every problem
     previewer: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None  # dry run of one Square object
     flow_queues: Mapping[str, Queue] = field(default_factory=dict)  # flows with their own queue (crm-contacts)
+    jobs: BackfillJobs | None = None  # backfill jobs (shared/bulk/jobs.py); set by the composition root
 
     def _queue_for(self, kind: str) -> Queue:
         return self.flow_queues.get(flow_of(kind), self.queue)
@@ -123,6 +128,7 @@ class OpsService:
             "dead_lettered_failures": dead_lettered,
             "last_reconcile": await self.state.get_cursor(CURSOR),
             "segments": await self.segments(),
+            "reconcile": await last_report(self.state),
             "flows": flows,
         }
 

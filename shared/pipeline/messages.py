@@ -16,7 +16,7 @@ def outbound(command: SyncCommand) -> OutboundMessage:
     properties = otel.inject({"event_type": command.event_type, "event_id": command.event_id})
     return OutboundMessage(
         message_id=command.message_id,
-        session_id=command.session_id,
+        session_id="",  # no sessions: order comes from the version gate (decision 0011f)
         body=command.model_dump_json(),
         properties=properties,
     )

@@ -8,20 +8,22 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from shared.core.errors import InvalidDataError, NeedsReviewError, TerminalError, TransientError
+from shared.core.errors import TerminalError, TransientError
 from shared.core.models import SyncCommand
-from shared.core.ports import FailureRecord, LedgerRow, Queue
+from shared.core.ports import FailureRecord, Queue
 from shared.core.times import parse_time
 from shared.flows.context import FlowContext, Outcome
 from shared.monitoring import otel, tracing
 from shared.monitoring.tracing import AttemptTrace, TraceStore
-from shared.pipeline.messages import outbound, version_label
+from shared.pipeline.batch import BulkOptions, Inbound, handle_batch
+from shared.pipeline.failing import record_terminal
+from shared.pipeline.messages import outbound
 from shared.pipeline.registry import QUEUE_FLOW, flow_of, handler_for
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class Worker:
     policy: RetryPolicy
     traces: TraceStore | None = None
     blocked: str | None = None  # why nothing may be processed (an invalid configuration file): messages are held
+    bulk: BulkOptions | None = None  # the batch path's writer and threshold (None: every message single)
     _paused: dict[str, tuple[float, bool]] = field(default_factory=dict)
     _write_marks: dict[str, float] = field(default_factory=dict)
 
@@ -74,6 +77,33 @@ class Worker:
         finally:
             tracing.end(token)
             await self._save_trace(trace)
+
+    async def handle_batch(self, messages: Sequence[Inbound]) -> None:
+        """Process a delivery of many messages: in bulk under a backlog, one by one at low load
+        (shared/pipeline/batch.py). Returns when every message may be completed."""
+        await handle_batch(self, messages)
+
+    # what the batch path shares with the single path
+    async def parse_quietly(self, body: bytes) -> SyncCommand | None:
+        try:
+            return SyncCommand.model_validate(json.loads(body))
+        except (ValueError, ValidationError):
+            return None  # the single path records it as malformed
+
+    async def flow_paused(self, flow: str) -> bool:
+        return await self._is_paused(flow)
+
+    def open_trace(self, command: SyncCommand, flow: str, delivery_count: int, body: bytes) -> AttemptTrace:
+        return self._open_trace(command, flow, delivery_count, body)
+
+    async def save_trace(self, trace: AttemptTrace) -> None:
+        await self._save_trace(trace)
+
+    async def retry_later(self, command: SyncCommand, flow: str, error: Exception) -> None:
+        await self._retry_later(command, flow, error)
+
+    async def mark_write(self, flow: str) -> None:
+        await self._mark_write(flow)
 
     async def _run(
         self, command: SyncCommand, flow: str, handler: Handler | None, trace: AttemptTrace
@@ -223,27 +253,7 @@ class Worker:
         await self.retry_queue.send(replace(outbound(copy), delay_seconds=delay))
 
     async def _fail(self, command: SyncCommand, flow: str, error: TerminalError) -> None:
-        now = self.ctx.clock.now().isoformat()
-        failed_field = None
-        if isinstance(error, InvalidDataError):
-            failed_field = ",".join(problem.field for problem in error.problems)
-        candidates = error.candidates if isinstance(error, NeedsReviewError) else ()
-        await self.ctx.state.record_failure(
-            FailureRecord(
-                flow=flow,
-                record_id=command.entity_id,
-                reason_code=error.reason_code,
-                message=str(error),
-                event_id=command.event_id,
-                event_type=command.event_type,
-                field=failed_field,
-                candidates=candidates,
-                first_seen=now,
-                last_seen=now,
-                source_version=version_label(command),
-            )
-        )
-        await self._flag_ledger(command)
+        failed_field = await record_terminal(self.ctx.state, self.ctx.clock, command, flow, error)
         tracing.step("failed", reason_code=error.reason_code, field=failed_field, message=str(error)[:500])
         trace = tracing.current()
         if trace is not None:
@@ -252,17 +262,6 @@ class Worker:
         log.warning(
             "event %s failed: %s", command.event_id, error.reason_code, extra={"correlation_id": command.event_id}
         )
-
-    async def _flag_ledger(self, command: SyncCommand) -> None:
-        """Mark the object as having an open failure, so its next success resolves it."""
-        row = await self.ctx.state.get_ledger(command.entity_kind, command.entity_id)
-        row = row if row is not None else LedgerRow(kind=command.entity_kind, square_id=command.entity_id)
-        if row.failure_open and row.pending_version is None and row.failed_version == command.source_version:
-            return
-        row.failure_open = True
-        row.failed_version = command.source_version
-        row.pending_version = row.pending_updated_at = row.pending_event_id = None
-        await self.ctx.state.save_ledger(row)
 
     async def dead_letter(self, body: bytes, reason: str) -> None:
         """A message the broker gave up on (max delivery count): record it, nothing is dropped silently."""

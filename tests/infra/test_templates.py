@@ -96,6 +96,7 @@ PARAMETER_EXAMPLES = {
     "guestCheckout": "match",
     "locationOwnersFile": "tests/fixtures/location_owners.json",
     "refundCaseThreshold": "100",
+    "maximumInstanceCount": "40",
 }
 
 
@@ -126,6 +127,8 @@ def _as_environment(
             env[name] = "resolved-secret" if resolved else value
         elif literal:
             env[name] = str(value)
+        elif isinstance(value, dict) and value.get("function", {}).get("type") == "string":  # string(param)
+            env[name] = PARAMETER_EXAMPLES[value["function"]["parameters"]["value_to_convert"]]
         elif name.endswith("_URL"):
             env[name] = "https://placeholder.example"
         elif name in ("DATAVERSE_AUTH",):
@@ -141,6 +144,7 @@ def test_templates_provide_every_setting_the_app_needs(resources: dict[str, Any]
     assert settings.queue.backend == "servicebus" and settings.queue.servicebus_namespace
     assert settings.storage.account_name and settings.storage.client_id
     assert settings.dataverse.auth == "managed_identity"
+    assert settings.dataverse.max_instances == 40  # each instance's share of the budget (decision 0012f)
     assert settings.sales.guest_checkout == "match" and settings.sales.refund_case_threshold == 100
     assert settings.sales.location_owners.locations["L1"].territory == "West"
 
@@ -194,9 +198,9 @@ def test_no_secret_is_a_plain_app_setting(app_settings: dict[str, Any]) -> None:
 
 def test_queue_is_built_for_at_least_once_delivery(resources: dict[str, Any]) -> None:
     queue = resources["resources"]["eventsQueue"]["config"]["properties"]
-    assert (
-        queue["requiresSession"] and queue["requiresDuplicateDetection"] and queue["deadLetteringOnMessageExpiration"]
-    )
+    assert queue["requiresDuplicateDetection"] and queue["deadLetteringOnMessageExpiration"]
+    assert queue["requiresSession"] is False  # order comes from the version gate; batches serialise sessions (0011f)
+    assert queue["lockDuration"] in ("PT1M", "PT2M", "PT5M")  # a batch has no lock renewal
     assert queue["duplicateDetectionHistoryTimeWindow"] in ("P1D", "P2D", "P3D", "P7D")  # covers Square's 24 h retries
     assert 5 <= queue["maxDeliveryCount"] <= 20
 

@@ -45,7 +45,7 @@ def test_valid_customer_event_is_queued_before_the_200() -> None:
     }
     (message,) = queue.sent
     assert message.message_id == "e12b5591-e0b6-4967-810a-307c7efcb1a7"
-    assert message.session_id == "customer:QPTXM8PQNX3Q726ZYHPMNP46XC"
+    assert message.session_id == ""  # no sessions (docs/decisions/0011f-no-service-bus-sessions.md)
     command = SyncCommand.model_validate_json(message.body)
     assert command.event_type == "customer.created" and not command.fetch
     assert command.event["data"]["object"]["customer"]["given_name"] == "Jenkins"

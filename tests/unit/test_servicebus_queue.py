@@ -15,15 +15,13 @@ from shared.core.ports import OutboundMessage
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-def test_message_carries_id_session_and_properties() -> None:
+def test_message_carries_id_and_properties() -> None:
     message = to_servicebus_message(
-        OutboundMessage(
-            "evt-1", "customer:C1", '{"a":1}', properties={"event_id": "evt-1", "event_type": "customer.created"}
-        ),
+        OutboundMessage("evt-1", "", '{"a":1}', properties={"event_id": "evt-1", "event_type": "customer.created"}),
         NOW,
     )
     assert isinstance(message, ServiceBusMessage)
-    assert message.message_id == "evt-1" and message.session_id == "customer:C1"
+    assert message.message_id == "evt-1" and message.session_id is None
     assert message.application_properties == {"event_id": "evt-1", "event_type": "customer.created"}
     assert message.content_type == "application/json" and message.correlation_id == "evt-1"
     assert str(message) == '{"a":1}' and message.scheduled_enqueue_time_utc is None

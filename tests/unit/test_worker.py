@@ -37,7 +37,7 @@ def test_throttling_schedules_a_copy_with_a_fresh_id_no_sooner_than_retry_after(
     worker, queue, state = make_worker(dv)
     assert asyncio.run(worker.handle(body(command("customer.created", customer(), event_id="evt")))) is None
     (copy,) = queue.sent
-    assert copy.message_id == "evt:retry:2" and copy.session_id == "customer:C1" and copy.delay_seconds >= 42.0
+    assert copy.message_id == "evt:retry:2" and copy.session_id == "" and copy.delay_seconds >= 42.0
     assert SyncCommand.model_validate_json(copy.body).attempt == 2
     assert state.failures == {}  # transient trouble is never a data failure
 

@@ -44,7 +44,7 @@ async function signIn(candidate) {
 }
 
 async function refresh() {
-  await Promise.all([loadHealth(), loadFlows(), loadFailures(false)]);
+  await Promise.all([loadHealth(), loadFlows(), loadFailures(false), loadReconcile()]);
 }
 
 // the flows a failure can be filed under (the "queue" flow too), as the API's own description lists them
@@ -87,6 +87,19 @@ function changeTracking(flows) {
   const age = tracking.delta_link_age_seconds ?? "n/a";
   return ` · CRM changes: last poll ${tracking.started_at || "never"} (${tracking.mode}), delta link ${age} s old` +
     (tracking.last_full_pass_at ? `, last full pass ${tracking.last_full_pass_at} (${tracking.last_full_pass_mode})` : "");
+}
+
+async function loadReconcile() {
+  const { report } = await api("GET", "reconcile");
+  const body = $("reconcile").querySelector("tbody"); body.replaceChildren();
+  $("reconcile-when").textContent = report ? `Run at ${report.started_at}` : "No reconcile has run yet.";
+  for (const kind of (report && report.kinds) || []) {
+    const row = el("tr");
+    row.append(el("th", kind.kind, { scope: "row" }));
+    for (const name of ["examined", "missing", "stale", "repaired"]) row.append(el("td", String(kind[name])));
+    row.append(el("td", kind.error ? `${kind.failed} (${kind.error})` : String(kind.failed)));
+    body.append(row);
+  }
 }
 
 async function loadFlows() {
