@@ -196,6 +196,7 @@ class Stack:
                 "LOCAL_QUEUE_LOCK_SECONDS": "10",
                 "RETRY_BASE_SECONDS": "1",
                 "RETRY_MAX_SECONDS": "5",
+                "HELD_REDELIVERY_SECONDS": "5",
                 "DATAVERSE_MAX_INLINE_WAIT_SECONDS": "5",
                 "LOCAL_FUNCTION_KEY": secrets.token_urlsafe(24),
                 **self.options.extra_env,

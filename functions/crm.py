@@ -29,7 +29,7 @@ async def crm_changes(timer: func.TimerRequest) -> None:
 
 @bp.function_name("process_crm_event")
 @bp.service_bus_queue_trigger(
-    arg_name="msg", queue_name="%CRM_EVENTS_QUEUE%", connection="SERVICEBUS_CONNECTION", is_sessions_enabled=True
+    arg_name="msg", queue_name="%CRM_EVENTS_QUEUE%", connection="SERVICEBUS_CONNECTION", is_sessions_enabled=False
 )
 async def process_crm_event(msg: func.ServiceBusMessage) -> None:
     properties = {str(k): str(v) for k, v in (msg.application_properties or {}).items()}

@@ -221,7 +221,9 @@ class Backend:
         from shared.pipeline.worker import RetryPolicy, Worker
 
         q = self.settings.queue
-        policy = RetryPolicy(q.max_delivery_attempts, q.retry_base_seconds, q.retry_max_seconds)
+        policy = RetryPolicy(
+            q.max_delivery_attempts, q.retry_base_seconds, q.retry_max_seconds, q.held_redelivery_seconds
+        )
         from shared.bulk.writer import BulkWriter
         from shared.pipeline.batch import BulkOptions
 

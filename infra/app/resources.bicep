@@ -134,7 +134,9 @@ resource crmEventsQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-previ
   parent: serviceBus
   name: crmEventsQueueName
   properties: {
-    requiresSession: true
+    // no sessions: the sender sets no SessionId (a session queue refuses such messages); one change of a
+    // contact at a time comes from the worker's per-object lock and the ledger's claims (decision 0011f)
+    requiresSession: false
     requiresDuplicateDetection: true
     // a change is named by its row version: one read twice inside a day (overlapping polls) is sent once
     duplicateDetectionHistoryTimeWindow: 'P1D'

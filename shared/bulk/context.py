@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from shared.bulk.writer import BulkWriter
@@ -29,6 +29,7 @@ class BulkContext:
     dry_run: bool = False
     source: str = "backfill"  # names the synthetic events: backfill-<id>-<version>
     outcomes: dict[str, str] = field(default_factory=dict)  # event id → what became of it (the worker's traces)
+    busy: list[tuple[str, str, float]] = field(default_factory=list)  # (kind, id, seconds) to re-sync once free
 
     def outcome(self, command: SyncCommand, what: str) -> None:
         self.outcomes[command.event_id] = what
@@ -37,11 +38,21 @@ class BulkContext:
         self.outcome(command, f"failed:{error.reason_code}")
         await record_terminal(self.ctx.state, self.ctx.clock, command, KINDS[command.entity_kind].flow, error)
 
-    async def resync(self, kind: str, square_id: str) -> None:
+    async def resync(self, kind: str, square_id: str, *, delay_seconds: float = 0.0) -> None:
         """The live path claimed this object while the bulk write was in flight: sync it again from Square's
-        current copy, so whichever version is newest ends up in the CRM."""
+        current copy (after `delay_seconds`), so whichever version is newest ends up in the CRM."""
         command = fresh_fetch_command(kind, square_id, self.ctx.clock.now().isoformat(), purpose=self.source)
-        await self.queue.send(outbound(command))
+        await self.queue.send(replace(outbound(command), delay_seconds=delay_seconds))
+
+    def wait_for(self, kind: str, square_id: str, delay_seconds: float) -> None:
+        """Another writer's claim on this object is still within its lease: re-sync it when it has run out."""
+        self.busy.append((kind, square_id, delay_seconds))
+
+    async def requeue_busy(self) -> None:
+        if not self.dry_run:
+            for kind, square_id, delay_seconds in self.busy:
+                await self.resync(kind, square_id, delay_seconds=delay_seconds)
+        self.busy.clear()
 
     def command(self, kind: str, obj: dict[str, Any], object_key: str) -> SyncCommand:
         """The synthetic event a bulk-written object is recorded under (ledger, failures, retries)."""

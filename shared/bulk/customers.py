@@ -20,7 +20,7 @@ from shared.flows import two_way
 from shared.flows.context import FlowContext
 from shared.flows.customers import KIND, parse_customer
 from shared.flows.matching import Candidates, MatchKeys, MatchKind, choose_match
-from shared.pipeline.gate import Decision, decide
+from shared.pipeline.gate import Decision, busy_delay, decide
 from shared.pipeline.ledger import Stamp, Transition, claim_many, commit, commit_many
 
 
@@ -126,7 +126,14 @@ async def _prepare(pairs: list[Pair], bc: BulkContext, counts: Counts) -> list[I
 async def _already_there(item: Item, bc: BulkContext, counts: Counts) -> bool:
     """The gate: an equal or newer version in the ledger (or the same content) needs no write."""
     ledger = item.ledger
-    decision = decide(ledger, version=item.stamp.version, updated_at=item.stamp.updated_at, is_delete=False)
+    now = bc.ctx.clock.now()
+    decision = decide(ledger, version=item.stamp.version, updated_at=item.stamp.updated_at, is_delete=False, now=now)
+    if decision is Decision.BUSY:  # another writer's claim is live: re-sync once its lease has run out
+        counts.deferred += 1
+        bc.outcome(item.command, "deferred")
+        if not bc.dry_run:
+            await bc.resync(KIND, item.customer.id, delay_seconds=busy_delay(ledger, now))
+        return True
     if decision is not Decision.APPLY:
         counts.unchanged += 1
         bc.outcome(item.command, "stale" if decision is Decision.STALE else "duplicate")
@@ -192,7 +199,8 @@ def _target(item: Item, bc: BulkContext, taken: set[str]) -> None:
 
 
 async def _write(items: list[Item], bc: BulkContext, counts: Counts) -> None:
-    transitions = [Transition(i.ledger, KIND, i.customer.id, i.command, i.stamp) for i in items]
+    at = bc.ctx.clock.now().isoformat()
+    transitions = [Transition(i.ledger, KIND, i.customer.id, i.command, i.stamp, at=at) for i in items]
     for item, claimed in zip(items, await claim_many(bc.ctx.state, transitions), strict=True):
         item.claimed = claimed
         if claimed is None:  # another writer claimed it since it was read: sync it again from Square's copy

@@ -14,7 +14,7 @@ from shared.bulk.counts import Counts
 from shared.bulk.writer import BulkRow
 from shared.core.models import SyncCommand
 from shared.core.ports import BatchOperation, BulkTarget, LedgerRow
-from shared.pipeline.gate import Decision, decide
+from shared.pipeline.gate import Decision, busy_delay, decide
 from shared.pipeline.ledger import Stamp, Transition, claim_many, commit_many
 
 _KEYED_PATH = re.compile(r"^(?P<set>\w+)\((?P<column>\w+)='(?P<value>.*)'\)$")
@@ -50,12 +50,18 @@ def entity_of(entity_set: str) -> str:
     return entity_set[:-1] if entity_set.endswith("s") else entity_set
 
 
-def gate(kind: str, obj: dict[str, Any], ledger: LedgerRow | None, counts: Counts) -> Stamp | None:
-    """The object's stamp when it is newer than the ledger, else None (counted unchanged)."""
+def gate(kind: str, obj: dict[str, Any], ledger: LedgerRow | None, counts: Counts, bc: BulkContext) -> Stamp | None:
+    """The object's stamp when it is newer than the ledger, else None (counted unchanged; or deferred while
+    another writer's claim holds it: re-synced by `bc.requeue_busy()` once its lease has run out)."""
     stamp = Stamp(obj.get("version") if isinstance(obj.get("version"), int) else None, obj.get("updated_at"))
-    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False)
+    now = bc.ctx.clock.now()
+    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False, now=now)
     if decision is Decision.APPLY:
         return stamp
+    if decision is Decision.BUSY:
+        counts.deferred += 1
+        bc.wait_for(kind, str(obj["id"]), busy_delay(ledger, now))
+        return None
     counts.unchanged += 1
     return None
 
@@ -66,7 +72,8 @@ async def write_records(records: list[Record], bc: BulkContext, counts: Counts, 
         counts.created += sum(1 for r in records if r.ledger is None)
         counts.updated += sum(1 for r in records if r.ledger is not None)
         return
-    transitions = [Transition(r.ledger, r.kind, r.square_id, r.command, r.stamp) for r in records]
+    at = bc.ctx.clock.now().isoformat()
+    transitions = [Transition(r.ledger, r.kind, r.square_id, r.command, r.stamp, at=at) for r in records]
     for record, claimed in zip(records, await claim_many(bc.ctx.state, transitions), strict=True):
         record.claimed = claimed
         if claimed is None:  # another writer claimed it since it was read: sync it again from Square's copy

@@ -66,7 +66,8 @@ async def backfill_orders(orders: list[dict[str, Any]], bc: BulkContext) -> Coun
     counts = Counts(examined=len(orders))
     unique = list({str(o["id"]): o for o in orders}.values())
     ledgers = await bc.ledgers("order", (str(o["id"]) for o in unique))
-    fresh = [(o, stamp) for o in unique if (stamp := gate("order", o, ledgers[str(o["id"])], counts)) is not None]
+    fresh = [(o, stamp) for o in unique if (stamp := gate("order", o, ledgers[str(o["id"])], counts, bc)) is not None]
+    await bc.requeue_busy()
     orders_only = [o for o, _ in fresh]
     buyers = await _buyers(bc, {str(o["customer_id"]) for o in orders_only if o.get("customer_id")})
     owners = await _owners(bc, {o.get("location_id") for o in orders_only})
@@ -96,7 +97,8 @@ async def backfill_payments(payments: list[dict[str, Any]], bc: BulkContext) -> 
     t = tables(bc.ctx)
     unique = list({str(p["id"]): p for p in payments}.values())
     ledgers = await bc.ledgers("payment", (str(p["id"]) for p in unique))
-    fresh = [(p, stamp) for p in unique if (stamp := gate("payment", p, ledgers[str(p["id"])], counts)) is not None]
+    fresh = [(p, stamp) for p in unique if (stamp := gate("payment", p, ledgers[str(p["id"])], counts, bc)) is not None]
+    await bc.requeue_busy()
     order_rows = await bc.ledgers("order", {str(p["order_id"]) for p, _ in fresh if p.get("order_id")})
     buyers = await _buyers(bc, {str(p["customer_id"]) for p, _ in fresh if p.get("customer_id")})
     owners = await _owners(bc, {p.get("location_id") for p, _ in fresh})
@@ -130,7 +132,8 @@ async def backfill_refunds(refunds: list[dict[str, Any]], bc: BulkContext) -> Co
     t = tables(bc.ctx)
     unique = list({str(r["id"]): r for r in refunds}.values())
     ledgers = await bc.ledgers("refund", (str(r["id"]) for r in unique))
-    fresh = [(r, stamp) for r in unique if (stamp := gate("refund", r, ledgers[str(r["id"])], counts)) is not None]
+    fresh = [(r, stamp) for r in unique if (stamp := gate("refund", r, ledgers[str(r["id"])], counts, bc)) is not None]
+    await bc.requeue_busy()
     order_ids = sorted({str(r["order_id"]) for r, _ in fresh if r.get("order_id")})
     order_rows = await bc.ledgers("order", order_ids)
     orders = await bc.ctx.square.batch_retrieve_orders(order_ids) if order_ids else {}

@@ -114,6 +114,7 @@ class QueueSettings:
     crm_events_queue: str
     retry_base_seconds: float
     retry_max_seconds: float
+    held_redelivery_seconds: float  # a paused flow's (or an invalid configuration's) messages come back after
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,7 @@ def _queue(r: _Reader) -> QueueSettings:
         crm_events_queue=r.optional("CRM_EVENTS_QUEUE", BINDING_DEFAULTS["CRM_EVENTS_QUEUE"]),
         retry_base_seconds=r.number("RETRY_BASE_SECONDS", 5.0, float, 0, 3600),
         retry_max_seconds=r.number("RETRY_MAX_SECONDS", 900.0, float, 0, 86400),
+        held_redelivery_seconds=r.number("HELD_REDELIVERY_SECONDS", 30.0, float, 1, 3600),
     )
 
 

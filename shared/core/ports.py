@@ -49,6 +49,7 @@ class LedgerRow:
     pending_version: int | None = None
     pending_updated_at: str | None = None
     pending_event_id: str | None = None
+    pending_at: str | None = None  # when the claim was made (a claim is a lease: shared/pipeline/gate.py)
     failure_open: bool = False
     failed_version: int | None = None
     # two-way contact sync (flows/two_way.py, flows/crm_contacts.py); all None while every field is Square's

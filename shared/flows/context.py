@@ -10,6 +10,7 @@ from typing import Any
 from shared.config.file import TillbridgeConfig, default_config
 from shared.config.location_owners import LocationOwners
 from shared.core.coalesce import Coalescer
+from shared.core.keyed_lock import KeyedLocks
 from shared.core.ports import Clock, DataverseApi, Metrics, SquareApi, StateStore
 from shared.flows.customer_mapping import ContactColumns
 from shared.flows.ownership import TwoWayOptions
@@ -49,6 +50,8 @@ class FlowContext:
     reported_unmapped: set[str] = field(default_factory=set)
     two_way: TwoWayOptions = field(default_factory=TwoWayOptions)
     config: TillbridgeConfig | None = None  # the configuration file (None: the shipped default)
+    # one writer at a time per object in this process: (kind, Square or CRM id) → lock (core/keyed_lock.py)
+    writers: KeyedLocks[tuple[str, str]] = field(default_factory=KeyedLocks)
 
     @property
     def configuration(self) -> TillbridgeConfig:

@@ -82,7 +82,9 @@ async def sync_contact(command: SyncCommand, ctx: FlowContext) -> Outcome:
         return Outcome.IGNORED
     if row.get("statecode") == 1 and ctx.two_way.crm_deletes is CrmDeletes.DELETE:
         return await delete_in_square(command.entity_id, square_id, ctx)
-    outcome = await _push(command, row, square_id, ledger, ctx)
+    async with ctx.writers.hold((CUSTOMER, square_id)):  # not beside a Square event of the same customer
+        ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
+        outcome = await _push(command, row, square_id, ledger, ctx)
     await settle_contact(ctx, command.entity_id, square_id)
     return outcome
 

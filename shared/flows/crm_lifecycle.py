@@ -14,6 +14,7 @@ from shared.flows.customers import parse_customer
 from shared.flows.ownership import CrmDeletes, SyncedField, column_of_square_field, fingerprints, square_changes
 from shared.flows.two_way import contact_fields, dump_fields, square_fingerprints
 from shared.monitoring import tracing
+from shared.pipeline.ledger import release
 from shared.pipeline.registry import CRM_CONTACTS_FLOW
 
 FLOW = CRM_CONTACTS_FLOW
@@ -50,7 +51,7 @@ async def settle_contact(ctx: FlowContext, contact_id: str, square_id: str) -> N
     row = row or LedgerRow(kind=CONTACT, square_id=contact_id, dataverse_id=contact_id)
     had_failure = row.failure_open
     row.customer_id, row.failure_open, row.failed_version = square_id, False, None
-    row.pending_version = row.pending_updated_at = row.pending_event_id = None
+    release(row)
     await ctx.state.save_ledger(row)
     if had_failure:
         await ctx.state.resolve_failure(FLOW, contact_id, "synced")

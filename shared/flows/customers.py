@@ -22,7 +22,7 @@ from shared.flows.matching import (
 )
 from shared.flows.merge import merge_customers
 from shared.monitoring import tracing
-from shared.pipeline.gate import Decision, decide
+from shared.pipeline.gate import Decision, busy_error, decide
 from shared.pipeline.ledger import Stamp, claim, commit
 
 log = logging.getLogger("tillbridge.customers")
@@ -87,10 +87,13 @@ async def sync_customer(command: SyncCommand, ctx: FlowContext) -> Outcome:
 async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowContext) -> Outcome:
     ledger = await ctx.state.get_ledger(KIND, customer.id)
     stamp = Stamp(customer.version, customer.updated_at)
-    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False)
+    now = ctx.clock.now()
+    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False, now=now)
     tracing.step(
         "gated", decision=decision.value, version=stamp.version, ledger_version=ledger.version if ledger else None
     )
+    if decision is Decision.BUSY:
+        raise busy_error(KIND, customer.id, ledger, now)
     if decision is not Decision.APPLY:
         return Outcome.STALE if decision is Decision.STALE else Outcome.DUPLICATE
     plan = cm.map_customer(
@@ -112,7 +115,9 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
     owned = None
     if two_way.active(ctx):  # some column is not Square's: write only what the owners give Square
         owned = await two_way.decide_write(ctx, customer, plan, ledger, linked=bool(linked), contact_id=contact_id)
-    row = await claim(ctx.state, ledger=ledger, kind=KIND, square_id=customer.id, command=command, stamp=stamp)
+    row = await claim(
+        ctx.state, ledger=ledger, kind=KIND, square_id=customer.id, command=command, stamp=stamp, at=now.isoformat()
+    )
     key = {ctx.columns.square_id: customer.id}
     payload = plan.payload if owned is None else owned.payload
     outcome = Outcome.WRITTEN
@@ -159,10 +164,21 @@ async def _deactivate(command: SyncCommand, raw: dict[str, Any] | None, ctx: Flo
     customer = parse_customer(raw) if raw is not None else None
     stamp = Stamp(customer.version, customer.updated_at) if customer else Stamp(None, None)
     ledger = await ctx.state.get_ledger(KIND, command.entity_id)
-    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=True)
+    now = ctx.clock.now()
+    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=True, now=now)
+    if decision is Decision.BUSY:
+        raise busy_error(KIND, command.entity_id, ledger, now)
     if decision is not Decision.APPLY:
         return Outcome.STALE if decision is Decision.STALE else Outcome.DUPLICATE
-    row = await claim(ctx.state, ledger=ledger, kind=KIND, square_id=command.entity_id, command=command, stamp=stamp)
+    row = await claim(
+        ctx.state,
+        ledger=ledger,
+        kind=KIND,
+        square_id=command.entity_id,
+        command=command,
+        stamp=stamp,
+        at=now.isoformat(),
+    )
     if row.dataverse_id:
         await ctx.dataverse.update(cm.CONTACTS, row.dataverse_id, cm.deactivation_payload())
     else:

@@ -18,6 +18,7 @@ from shared.core.ports import LedgerRow
 from shared.core.times import parse_time
 from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext
+from shared.pipeline.ledger import release
 
 KIND = "customer"
 MERGE_KIND = "merge"
@@ -124,5 +125,5 @@ async def _mark_merged(
     row.status = "merged"
     row.merged_into = survivor_id
     row.dataverse_id = contact_id or row.dataverse_id
-    row.pending_version = row.pending_updated_at = row.pending_event_id = None
+    release(row)
     await ctx.state.save_ledger(row)

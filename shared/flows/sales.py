@@ -19,7 +19,7 @@ from shared.flows.customer_mapping import CONTACTS
 from shared.flows.followup import sale_followup
 from shared.flows.purchase_stats import PurchaseStats, add_payment, contact_fields
 from shared.monitoring import tracing
-from shared.pipeline.gate import Decision, decide
+from shared.pipeline.gate import Decision, busy_error, decide
 from shared.pipeline.ledger import Stamp, claim, commit
 
 
@@ -105,8 +105,11 @@ class _Plan:
 
 async def _gate(ctx: FlowContext, kind: str, object_id: str, stamp: Stamp) -> tuple[LedgerRow | None, bool]:
     ledger = await ctx.state.get_ledger(kind, object_id)
-    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False)
+    now = ctx.clock.now()
+    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False, now=now)
     tracing.step("gated", kind=kind, decision=decision.value, updated_at=stamp.updated_at, version=stamp.version)
+    if decision is Decision.BUSY:
+        raise busy_error(kind, object_id, ledger, now)
     return ledger, decision is Decision.APPLY
 
 
@@ -116,7 +119,13 @@ async def _apply(ctx: FlowContext, command: SyncCommand, plan: _Plan) -> Outcome
     claimed = []
     for ledger, stamp in plan.claims:
         row = await claim(
-            ctx.state, ledger=ledger, kind=ledger.kind, square_id=ledger.square_id, command=command, stamp=stamp
+            ctx.state,
+            ledger=ledger,
+            kind=ledger.kind,
+            square_id=ledger.square_id,
+            command=command,
+            stamp=stamp,
+            at=ctx.clock.now().isoformat(),
         )
         claimed.append((row, stamp))
     tracing.snapshot(

@@ -112,8 +112,10 @@ async def _bulk(worker: Worker, options: BulkOptions, items: list[tuple[Inbound,
     bc = BulkContext(ctx=worker.ctx, writer=options.writer, queue=worker.retry_queue, source="batch")
     pairs: list[Pair] = [(customer, command) for _, command, customer in items]
     try:
+        entities = [_entity(command) for _, command, _ in items]
         with otel.span("process_batch", items[0][1].event_id, parent=items[0][0].properties, flow=FLOW):
-            counts = await bulk_customers(pairs, bc)
+            async with worker.ctx.writers.hold_all(entities):
+                counts = await bulk_customers(pairs, bc)
     except TerminalError as error:
         # a step of the whole chunk (the match query) was refused: each event goes the single path, where a
         # record that really cannot be written gets its own failure record (nothing committed was lost:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from shared.core.errors import InvalidDataError, NeedsReviewError, TerminalError
 from shared.core.models import SyncCommand
 from shared.core.ports import Clock, FailureRecord, LedgerRow, StateStore
+from shared.pipeline.ledger import release
 from shared.pipeline.messages import version_label
 
 
@@ -45,5 +46,5 @@ async def flag_ledger(state: StateStore, command: SyncCommand) -> None:
         return
     row.failure_open = True
     row.failed_version = command.source_version
-    row.pending_version = row.pending_updated_at = row.pending_event_id = None
+    release(row)
     await state.save_ledger(row)

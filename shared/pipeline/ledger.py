@@ -25,12 +25,20 @@ class Stamp:
     updated_at: str | None
 
 
-def claimed_row(ledger: LedgerRow | None, kind: str, square_id: str, command: SyncCommand, stamp: Stamp) -> LedgerRow:
+def claimed_row(
+    ledger: LedgerRow | None, kind: str, square_id: str, command: SyncCommand, stamp: Stamp, *, at: str | None
+) -> LedgerRow:
     row = ledger if ledger is not None else LedgerRow(kind=kind, square_id=square_id)
     row.pending_version = stamp.version
     row.pending_updated_at = stamp.updated_at
     row.pending_event_id = command.event_id
+    row.pending_at = at
     return row
+
+
+def release(row: LedgerRow) -> None:
+    """Drop the row's claim (written, recorded as failed, merged away)."""
+    row.pending_version = row.pending_updated_at = row.pending_event_id = row.pending_at = None
 
 
 def committed_row(
@@ -43,7 +51,7 @@ def committed_row(
         row.updated_at = stamp.updated_at
     row.content_hash = content_hash
     row.last_event_id = command.event_id
-    row.pending_version = row.pending_updated_at = row.pending_event_id = None
+    release(row)
     had_failure = row.failure_open
     row.failure_open = False
     row.failed_version = None
@@ -51,9 +59,17 @@ def committed_row(
 
 
 async def claim(
-    state: StateStore, *, ledger: LedgerRow | None, kind: str, square_id: str, command: SyncCommand, stamp: Stamp
+    state: StateStore,
+    *,
+    ledger: LedgerRow | None,
+    kind: str,
+    square_id: str,
+    command: SyncCommand,
+    stamp: Stamp,
+    at: str | None,
 ) -> LedgerRow:
-    return await state.save_ledger(claimed_row(ledger, kind, square_id, command, stamp))
+    """Claim the version about to be written (`at`: now, the start of the claim's lease)."""
+    return await state.save_ledger(claimed_row(ledger, kind, square_id, command, stamp, at=at))
 
 
 async def commit(
@@ -76,11 +92,12 @@ class Transition:
     command: SyncCommand
     stamp: Stamp
     content_hash: str | None = None
+    at: str | None = None  # when a claim is made
 
 
 async def claim_many(state: StateStore, items: Sequence[Transition]) -> list[LedgerRow | None]:
     """Claims of many rows; None where another writer moved the row on (its write wins)."""
-    rows = [claimed_row(t.row, t.kind, t.square_id, t.command, t.stamp) for t in items]
+    rows = [claimed_row(t.row, t.kind, t.square_id, t.command, t.stamp, at=t.at) for t in items]
     return [_saved(result) for result in await state.save_ledgers(rows)]
 
 

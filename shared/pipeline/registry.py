@@ -126,3 +126,19 @@ def entity_id(envelope: WebhookEnvelope, route: Route) -> str:
     if isinstance(embedded, dict) and embedded.get("id"):
         return str(embedded["id"])
     return envelope.data.id
+
+
+SALE_KINDS = ("payment", "order", "refund")  # each writes the rows of one sale (its order's)
+
+
+def writer_key(command: SyncCommand) -> tuple[str, str]:
+    """Whose writer a message waits for in the worker (shared/core/keyed_lock.py): a payment, order or
+    refund waits for its sale's (all three write the sale's transaction), anything else for its object's."""
+    if command.entity_kind == "order":
+        return ("sale", command.entity_id)
+    if command.entity_kind in SALE_KINDS:
+        data_object = (command.event.get("data") or {}).get("object") or {}
+        embedded = data_object.get(command.entity_kind) if isinstance(data_object, dict) else None
+        if isinstance(embedded, dict) and embedded.get("order_id"):
+            return ("sale", str(embedded["order_id"]))
+    return (command.entity_kind, command.entity_id)

@@ -24,7 +24,7 @@ from shared.monitoring.tracing import AttemptTrace, TraceStore
 from shared.pipeline.batch import BulkOptions, Inbound, handle_batch
 from shared.pipeline.failing import record_terminal
 from shared.pipeline.messages import outbound
-from shared.pipeline.registry import QUEUE_FLOW, flow_of, handler_for
+from shared.pipeline.registry import QUEUE_FLOW, flow_of, handler_for, writer_key
 
 if TYPE_CHECKING:
     from shared.pipeline.registry import Handler
@@ -37,6 +37,7 @@ class RetryPolicy:
     max_attempts: int = 8
     base_seconds: float = 5.0
     max_seconds: float = 900.0
+    held_seconds: float = 30.0  # a held message (paused flow, invalid configuration file) is looked at again after
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter, never sooner than the server's Retry-After."""
@@ -46,7 +47,6 @@ class RetryPolicy:
 
 
 PAUSE_RECHECK_SECONDS = 5.0
-PAUSED_REDELIVERY_SECONDS = 30.0
 WRITE_MARK_SECONDS = 5.0
 
 
@@ -73,7 +73,8 @@ class Worker:
         token = tracing.begin(trace)
         try:
             with otel.span("process_event", command.event_id, parent=properties, flow=flow, attempt=command.attempt):
-                return await self._run(command, flow, handler, trace)
+                async with self.ctx.writers.hold(writer_key(command)):
+                    return await self._run(command, flow, handler, trace)
         finally:
             tracing.end(token)
             await self._save_trace(trace)
@@ -187,9 +188,9 @@ class Worker:
         """A paused flow (or an invalid configuration file) keeps its messages: each is put back on the queue
         for later, not counted as an attempt."""
         held = command.model_copy(update={"message_id": f"{command.event_id}:held:{uuid.uuid4().hex[:12]}"})
-        await self.retry_queue.send(replace(outbound(held), delay_seconds=PAUSED_REDELIVERY_SECONDS))
+        await self.retry_queue.send(replace(outbound(held), delay_seconds=self.policy.held_seconds))
         trace.outcome = stage
-        trace.step(stage, redelivery_seconds=PAUSED_REDELIVERY_SECONDS, why=why)
+        trace.step(stage, redelivery_seconds=self.policy.held_seconds, why=why)
         self.ctx.metrics.increment("events_held", flow=flow)
 
     async def _mark_write(self, flow: str) -> None:

@@ -205,6 +205,21 @@ def test_queue_is_built_for_at_least_once_delivery(resources: dict[str, Any]) ->
     assert 5 <= queue["maxDeliveryCount"] <= 20
 
 
+def test_every_queue_takes_messages_without_a_session_id(resources: dict[str, Any]) -> None:
+    """The sender sets no SessionId (decision 0011f); Service Bus refuses such a message on a session queue."""
+    from shared.pipeline.messages import contact_command, fresh_fetch_command, outbound
+
+    sent = [
+        outbound(fresh_fetch_command("customer", "C1", "2026-12-01T00:00:00Z")),
+        outbound(contact_command("contact.changed", "c1", "2026-12-01T00:00:00Z")),
+    ]
+    assert {message.session_id for message in sent} == {""}
+    queues = [r for r in resources["resources"].values() if r["type"] == "Microsoft.ServiceBus/namespaces/queues"]
+    assert len(queues) == 2
+    for queue in queues:
+        assert queue["config"]["properties"]["requiresSession"] is False, queue["config"]["name"]
+
+
 def test_identity_gets_only_the_roles_it_needs(resources: dict[str, Any]) -> None:
     granted = set(resources["variables"]["roles"]["value"].values())
     assert granted == EXPECTED_ROLES

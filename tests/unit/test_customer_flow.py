@@ -249,3 +249,49 @@ def test_a_merge_in_progress_elsewhere_makes_the_others_wait() -> None:
         sync_customer(command("customer.deleted", customer("A"), event_id="dA", merge=merge), ctx)
     )  # stale claim taken over
     assert state.ledger[("merge", "C")].status == "done" and list(dv.active_by_square_id()) == ["C"]
+
+
+def test_a_writer_in_another_process_waits_for_a_live_claim_and_the_newest_version_stays() -> None:
+    """Two hosts (no sessions) get v1 and v2 of one customer at once. v1's claim is made first and its CRM
+    write is slow; v2 must not write beside it (v1's write could land last and stay in the CRM)."""
+    dv, state = FakeDataverse(), FakeState()
+    first_host, second_host = flow_context(dataverse=dv, state=state), flow_context(dataverse=dv, state=state)
+    run(sync_customer(command("customer.created", customer()), first_host))
+    released = asyncio.Event()
+    original_upsert = dv.upsert_by_key
+
+    async def slow_upsert(entity_set: str, key: Any, payload: Any) -> Any:
+        if payload.get("firstname") == "Version one":
+            await released.wait()
+        return await original_upsert(entity_set, key, payload)
+
+    dv.upsert_by_key = slow_upsert  # type: ignore[method-assign]
+    v1 = command("customer.updated", customer(version=1, given_name="Version one"), event_id="e-v1")
+    v2 = command("customer.updated", customer(version=2, given_name="Version two"), event_id="e-v2")
+
+    async def race() -> None:
+        slow = asyncio.create_task(sync_customer(v1, first_host))
+        await asyncio.sleep(0.01)  # v1 has claimed and is writing
+        with pytest.raises(TransientError, match="another worker"):
+            await sync_customer(v2, second_host)
+        released.set()
+        assert await slow is Outcome.WRITTEN
+        assert await sync_customer(v2, second_host) is Outcome.WRITTEN  # the retry, once v1 has committed
+
+    run(race())
+    assert dv.active_by_square_id()["C1"]["firstname"] == "Version two"
+    assert state.ledger[("customer", "C1")].version == 2
+
+
+def test_a_claim_left_by_a_dead_writer_is_overtaken_when_its_lease_runs_out() -> None:
+    dv, state = FakeDataverse(), FakeState()
+    ctx = flow_context(dataverse=dv, state=state)
+    run(sync_customer(command("customer.created", customer()), ctx))
+    row = state.ledger[("customer", "C1")]
+    row.pending_version, row.pending_event_id, row.pending_at = 1, "dead", ctx.clock.now().isoformat()
+    v2 = command("customer.updated", customer(version=2, given_name="Later"), event_id="e-v2")
+    with pytest.raises(TransientError):
+        run(sync_customer(v2, ctx))
+    ctx.clock.advance(61)  # type: ignore[attr-defined]
+    assert run(sync_customer(v2, ctx)) is Outcome.WRITTEN
+    assert dv.active_by_square_id()["C1"]["firstname"] == "Later"

@@ -135,3 +135,26 @@ def _open_in(flow: str) -> Any:
     from shared.ops.service import FailureFilter
 
     return FailureFilter(flow=flow, status="open")
+
+
+def test_the_events_of_one_sale_wait_for_one_writer_and_other_objects_for_their_own() -> None:
+    from shared.core.models import SyncCommand
+    from shared.pipeline.registry import writer_key
+
+    def command(kind: str, entity_id: str, data_object: dict[str, object] | None = None) -> SyncCommand:
+        event = {"data": {"type": kind, "id": entity_id, "object": data_object or {}}}
+        return SyncCommand(
+            message_id="m",
+            event_id="e",
+            event_type=f"{kind}.updated",
+            entity_kind=kind,
+            entity_id=entity_id,
+            received_at="2026-12-01T00:00:00Z",
+            event=event,
+        )
+
+    assert writer_key(command("payment", "P1", {"payment": {"id": "P1", "order_id": "O1"}})) == ("sale", "O1")
+    assert writer_key(command("refund", "R1", {"refund": {"id": "R1", "order_id": "O1"}})) == ("sale", "O1")
+    assert writer_key(command("order", "O1")) == ("sale", "O1")
+    assert writer_key(command("payment", "P2")) == ("payment", "P2")  # thin: the ledger's lease keeps it apart
+    assert writer_key(command("customer", "C1", {"customer": {"id": "C1"}})) == ("customer", "C1")
