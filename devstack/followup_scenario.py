@@ -155,7 +155,13 @@ def followup_summary(result: FollowupResult) -> str:
     )
     return "\n".join(
         [
-            f"  Follow-up: {len(found.leads)} lead(s), {len(found.opportunities)} opportunit(y/ies), {len(found.tasks)} task(s); lists: {sizes}",
+            f"  Follow-up: {_count(len(found.leads), 'lead')}, {_count(len(found.opportunities), 'opportunity')}, "
+            f"{_count(len(found.tasks), 'task')}; lists: {sizes}",
             f"  Result:    {status}",
         ]
     )
+
+
+def _count(number: int, noun: str) -> str:
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{number} {noun if number == 1 else plural}"

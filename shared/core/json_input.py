@@ -97,3 +97,14 @@ def read_json(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
         raise JsonInputError(f"not JSON: {str(error)[:120]}") from error
     _check(document, max_depth)
     return document
+
+
+def stored_object(text: str | None) -> dict[str, Any] | None:
+    """A JSON object Tillbridge stored itself (a cursor, a ledger column); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        loaded = json.loads(text)
+    except ValueError:
+        return None
+    return loaded if isinstance(loaded, dict) else None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.core.errors import NeedsReviewError
+from shared.core.json_input import stored_object
 from shared.core.models import SquareCustomer, SyncCommand
 from shared.core.ports import LedgerRow
 from shared.flows import customer_mapping as cm
@@ -51,13 +52,8 @@ def active(ctx: FlowContext) -> bool:
 
 def load_fields(text: str | None) -> dict[str, str] | None:
     """A ledger fingerprint map (None when never recorded or unreadable: treated as unknown)."""
-    if not text:
-        return None
-    try:
-        loaded = json.loads(text)
-    except ValueError:
-        return None
-    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else None
+    loaded = stored_object(text)
+    return {str(k): str(v) for k, v in loaded.items()} if loaded is not None else None
 
 
 def dump_fields(fields: dict[str, str]) -> str:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.core.errors import ChangeTokenExpiredError, TransientError
+from shared.core.json_input import stored_object
 from shared.core.models import SyncCommand
 from shared.core.ports import DataverseApi, Metrics, Queue, StateStore
 from shared.flows.ownership import CrmDeletes, Owner, TwoWayOptions, is_two_way
@@ -78,7 +79,7 @@ class Poller:
             return await self._finish(PollReport("off", now.isoformat(), reason="crm-contacts is off in `flows`"))
         if not self.options.polls(self.owners):
             return await self._finish(PollReport("off", now.isoformat(), reason="every contact column is Square's"))
-        pending = _load(await self.state.get_cursor(PASS_CURSOR))
+        pending = stored_object(await self.state.get_cursor(PASS_CURSOR))
         delta = await self.state.get_cursor(DELTA_CURSOR) or None
         if pending:
             return await self._full(now, str(pending["mode"]), pending)
@@ -211,7 +212,7 @@ class Poller:
             report.queued += len(chunk)
 
     async def _finish(self, report: PollReport, full_pass: bool = False) -> PollReport:
-        previous = _load(await self.state.get_cursor(STATUS_CURSOR)) or {}
+        previous = stored_object(await self.state.get_cursor(STATUS_CURSOR)) or {}
         document = report.document()
         document["delta_link_at"] = report.delta_link_at or previous.get("delta_link_at", "")
         document["last_full_pass_at"] = report.started_at if full_pass else previous.get("last_full_pass_at", "")
@@ -222,16 +223,6 @@ class Poller:
         return report
 
 
-def _load(text: str | None) -> dict[str, Any] | None:
-    if not text:
-        return None
-    try:
-        loaded = json.loads(text)
-    except ValueError:
-        return None
-    return loaded if isinstance(loaded, dict) else None
-
-
 async def poll_status(state: StateStore) -> dict[str, Any]:
     """The last poll's report (the health page shows it with the delta link's age)."""
-    return _load(await state.get_cursor(STATUS_CURSOR)) or {}
+    return stored_object(await state.get_cursor(STATUS_CURSOR)) or {}
