@@ -38,10 +38,12 @@ class BulkContext:
         self.outcome(command, f"failed:{error.reason_code}")
         await record_terminal(self.ctx.state, self.ctx.clock, command, KINDS[command.entity_kind].flow, error)
 
-    async def resync(self, kind: str, square_id: str, *, delay_seconds: float = 0.0) -> None:
+    async def resync(self, kind: str, square_id: str, *, delay_seconds: float = 0.0, repair: bool = False) -> None:
         """The live path claimed this object while the bulk write was in flight: sync it again from Square's
         current copy (after `delay_seconds`), so whichever version is newest ends up in the CRM."""
-        command = fresh_fetch_command(kind, square_id, self.ctx.clock.now().isoformat(), purpose=self.source)
+        command = fresh_fetch_command(
+            kind, square_id, self.ctx.clock.now().isoformat(), purpose=self.source, repair=repair
+        )
         await self.queue.send(replace(outbound(command), delay_seconds=delay_seconds))
 
     def wait_for(self, kind: str, square_id: str, delay_seconds: float) -> None:

@@ -235,7 +235,7 @@ async def _commit(items: list[Item], result: WriteResult, bc: BulkContext, count
         if saved is None:
             counts.deferred += 1
             bc.outcome(item.command, "deferred")
-            await bc.resync(KIND, item.customer.id)
+            await bc.resync(KIND, item.customer.id, repair=True)  # its write may have landed last
         else:
             bc.outcome(item.command, "written")
             counts.created += 1 if item.row is not None and item.row.create else 0

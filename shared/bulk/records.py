@@ -106,7 +106,7 @@ async def _commit(records: list[Record], bc: BulkContext, counts: Counts) -> Non
     for record, saved in zip(records, await commit_many(bc.ctx.state, transitions), strict=True):
         if saved is None:  # another writer claimed it meanwhile: sync it again from Square's current copy
             counts.deferred += 1
-            await bc.resync(record.kind, record.square_id)
+            await bc.resync(record.kind, record.square_id, repair=True)
         elif record.ledger is None or (record.ledger.version is None and record.ledger.updated_at is None):
             counts.created += 1
         else:

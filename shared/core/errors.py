@@ -102,6 +102,19 @@ class ConcurrencyError(TransientError):
     reason_code = "concurrency"
 
 
+class BusyError(TransientError):
+    """Another writer's claim on the object is live (within its lease): look again soon."""
+
+    reason_code = "busy"
+
+
+class LostCommitError(TransientError):
+    """The CRM write happened, but another writer moved the ledger row on before the commit: the write may
+    have landed after a newer one, so the retry re-applies Square's current copy (even at an equal version)."""
+
+    reason_code = "lost_commit"
+
+
 class ChangeTokenExpiredError(TerminalError):
     """Dataverse no longer knows the change-tracking token (ExpiredVersionStamp 0x80044352: "Version stamp
     associated with the client has expired. Please perform a full sync."): a full pass replaces it."""

@@ -93,6 +93,7 @@ class SyncCommand(_Lenient):
     received_at: str
     attempt: int = 1
     fetch: bool = False
+    repair: bool = False  # re-apply Square's current copy even at the version the ledger holds (a lost commit)
     source_version: int | None = None
     event: dict[str, Any] = Field(default_factory=dict)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.core.errors import (
+    BusyError,
     ConcurrencyError,
     InvalidDataError,
     NeedsReviewError,
@@ -81,7 +82,8 @@ async def sync_contact(command: SyncCommand, ctx: FlowContext) -> Outcome:
         tracing.step("skipped", reason=f"the Square customer is {ledger.status}")
         return Outcome.IGNORED
     if row.get("statecode") == 1 and ctx.two_way.crm_deletes is CrmDeletes.DELETE:
-        return await delete_in_square(command.entity_id, square_id, ctx)
+        async with ctx.writers.hold((CUSTOMER, square_id)):
+            return await delete_in_square(command.entity_id, square_id, ctx)
     async with ctx.writers.hold((CUSTOMER, square_id)):  # not beside a Square event of the same customer
         ledger = await ctx.state.get_ledger(CUSTOMER, square_id)
         outcome = await _push(command, row, square_id, ledger, ctx)
@@ -328,6 +330,8 @@ async def _apply_returned(ctx: FlowContext, square_id: str, updated: dict[str, A
         except TerminalError as error:  # the customer's own webhook meets the same problem and records it
             tracing.step("apply_failed", reason_code=error.reason_code)
             return
+        except BusyError:
+            raise  # another host is writing this customer: this change is retried later as a whole
         except TransientError:  # the ledger row changed meanwhile (a webhook of this customer): again
             if attempt == MAX_VERSION_RETRIES:
                 raise  # the retry of this change sees the version not applied and applies it (_push)

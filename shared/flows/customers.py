@@ -88,7 +88,9 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
     ledger = await ctx.state.get_ledger(KIND, customer.id)
     stamp = Stamp(customer.version, customer.updated_at)
     now = ctx.clock.now()
-    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False, now=now)
+    decision = decide(
+        ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False, now=now, repair=command.repair
+    )
     tracing.step(
         "gated", decision=decision.value, version=stamp.version, ledger_version=ledger.version if ledger else None
     )
@@ -105,7 +107,8 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
     linked = ledger is not None and ledger.dataverse_id and ledger.status == "active"
     if two_way.active(ctx) and await two_way.commit_own_echo(ctx, command, customer, plan, ledger, stamp=stamp):
         return Outcome.SUPPRESSED
-    if linked and ledger is not None and ledger.content_hash == plan.content_hash and ledger.pending_version is None:
+    unchanged = ledger is not None and ledger.content_hash == plan.content_hash and ledger.pending_version is None
+    if linked and ledger is not None and unchanged and not command.repair:
         await commit(ctx.state, row=ledger, command=command, stamp=stamp, content_hash=plan.content_hash)
         return Outcome.UNCHANGED
     contact_id = None if linked else await _match(customer, plan, ctx)
@@ -116,7 +119,13 @@ async def _upsert(command: SyncCommand, customer: SquareCustomer, ctx: FlowConte
     if two_way.active(ctx):  # some column is not Square's: write only what the owners give Square
         owned = await two_way.decide_write(ctx, customer, plan, ledger, linked=bool(linked), contact_id=contact_id)
     row = await claim(
-        ctx.state, ledger=ledger, kind=KIND, square_id=customer.id, command=command, stamp=stamp, at=now.isoformat()
+        ctx.state,
+        ledger=ledger,
+        kind=KIND,
+        square_id=customer.id,
+        command=command,
+        stamp=stamp,
+        at=ctx.clock.now().isoformat(),  # the lease runs from the claim, not from the gate
     )
     key = {ctx.columns.square_id: customer.id}
     payload = plan.payload if owned is None else owned.payload
@@ -177,7 +186,7 @@ async def _deactivate(command: SyncCommand, raw: dict[str, Any] | None, ctx: Flo
         square_id=command.entity_id,
         command=command,
         stamp=stamp,
-        at=now.isoformat(),
+        at=ctx.clock.now().isoformat(),
     )
     if row.dataverse_id:
         await ctx.dataverse.update(cm.CONTACTS, row.dataverse_id, cm.deactivation_payload())

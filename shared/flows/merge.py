@@ -18,6 +18,7 @@ from shared.core.ports import LedgerRow
 from shared.core.times import parse_time
 from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext
+from shared.pipeline.gate import CLAIM_LEASE_SECONDS, busy_error, claim_age
 from shared.pipeline.ledger import release
 
 KIND = "customer"
@@ -100,6 +101,11 @@ async def _merge(merge: MergeContext, ctx: FlowContext) -> None:
     survivor_id = merge.to_customer_id
     rows = {sid: await ctx.state.get_ledger(KIND, sid) for sid in merge.from_customer_ids}
     pending = [sid for sid, row in rows.items() if not (row and row.status == "merged")]
+    now = ctx.clock.now()
+    for sid in pending:  # an update of a merged-away id being written right now: let it finish first
+        row = rows[sid]
+        if row is not None and row.pending_event_id is not None and claim_age(row, now) < CLAIM_LEASE_SECONDS:
+            raise busy_error(KIND, sid, row, now)
     survivor = await _locate(survivor_id, await ctx.state.get_ledger(KIND, survivor_id), ctx)
     found = [f for sid in pending if (f := await _locate(sid, rows[sid], ctx)) is not None]
     live = [f for f in found if f.active and not f.merged]

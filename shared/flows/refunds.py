@@ -37,7 +37,7 @@ async def sync_refund(command: SyncCommand, ctx: FlowContext) -> Outcome:
     if order_id and (order_ledger is None or (order_ledger.version is None and order_ledger.updated_at is None)):
         raise TransientError(f"the sale {order_id} of this refund has not reached the CRM yet")
     stamp = Stamp(None, refund.get("updated_at"))
-    ledger, is_new = await _gate(ctx, "refund", refund["id"], stamp)
+    ledger, is_new = await _gate(ctx, "refund", refund["id"], stamp, repair=command.repair)
     if not is_new:
         return Outcome.STALE
     t = tables(ctx)

@@ -103,10 +103,15 @@ class _Plan:
         self.stats: tuple[str, PurchaseStats, str | None] | None = None
 
 
-async def _gate(ctx: FlowContext, kind: str, object_id: str, stamp: Stamp) -> tuple[LedgerRow | None, bool]:
+async def _gate(
+    ctx: FlowContext, kind: str, object_id: str, stamp: Stamp, *, repair: bool = False
+) -> tuple[LedgerRow | None, bool]:
+    """The ledger row and whether this version is to be written (`repair`: also at the ledger's version)."""
     ledger = await ctx.state.get_ledger(kind, object_id)
     now = ctx.clock.now()
-    decision = decide(ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False, now=now)
+    decision = decide(
+        ledger, version=stamp.version, updated_at=stamp.updated_at, is_delete=False, now=now, repair=repair
+    )
     tracing.step("gated", kind=kind, decision=decision.value, updated_at=stamp.updated_at, version=stamp.version)
     if decision is Decision.BUSY:
         raise busy_error(kind, object_id, ledger, now)
@@ -167,7 +172,7 @@ async def sync_payment(command: SyncCommand, ctx: FlowContext) -> Outcome:
     payment = await source_object(command, "payment", ctx.square.get_payment)
     plan = _Plan()
     payment_stamp = Stamp(None, payment.get("updated_at"))
-    payment_ledger, payment_new = await _gate(ctx, "payment", payment["id"], payment_stamp)
+    payment_ledger, payment_new = await _gate(ctx, "payment", payment["id"], payment_stamp, repair=command.repair)
     order = await _order_or_retry(ctx, payment["order_id"]) if payment.get("order_id") else None
     buyer = await sale_buyer(ctx, order, payment)
     owner = await owner_for(ctx, payment.get("location_id"))
@@ -175,7 +180,7 @@ async def sync_payment(command: SyncCommand, ctx: FlowContext) -> Outcome:
     catalog = await catalog_entries(ctx, order) if order else {}
     if order is not None:
         stamp = Stamp(order.get("version"), order.get("updated_at"))
-        order_ledger, order_new = await _gate(ctx, "order", order["id"], stamp)
+        order_ledger, order_new = await _gate(ctx, "order", order["id"], stamp, repair=command.repair)
         if order_new:
             plan.operations += order_operations(ctx, order, payment, buyer=buyer, owner=owner, catalog=catalog)
             plan.claims.append((order_ledger or LedgerRow("order", order["id"]), stamp))
@@ -219,7 +224,7 @@ async def sync_order(command: SyncCommand, ctx: FlowContext) -> Outcome:
     tracing.snapshot("square_object", order)
     plan = _Plan()
     stamp = Stamp(order.get("version"), order.get("updated_at"))
-    ledger, is_new = await _gate(ctx, "order", order["id"], stamp)
+    ledger, is_new = await _gate(ctx, "order", order["id"], stamp, repair=command.repair)
     if not is_new:
         return Outcome.STALE
     buyer = await sale_buyer(ctx, order, None)

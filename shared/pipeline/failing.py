@@ -46,5 +46,6 @@ async def flag_ledger(state: StateStore, command: SyncCommand) -> None:
         return
     row.failure_open = True
     row.failed_version = command.source_version
-    release(row)
+    if row.pending_event_id in (None, command.event_id):  # another writer's live claim stays its own
+        release(row)
     await state.save_ledger(row)

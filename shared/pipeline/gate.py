@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from shared.core.errors import TransientError
+from shared.core.errors import BusyError
 from shared.core.ports import LedgerRow
 from shared.core.times import parse_time
 
@@ -48,6 +48,7 @@ def decide(
     updated_at: str | None,
     is_delete: bool,
     now: datetime | None = None,
+    repair: bool = False,
 ) -> Decision:
     """May this version of the object be applied on top of what the ledger says? (`now`: a writer about to
     claim asks, and another writer's live claim makes it wait; without it the lease is not considered.)"""
@@ -66,7 +67,7 @@ def decide(
     if ledger.status == "deleted":
         return Decision.DUPLICATE if is_delete else Decision.STALE
     order = _compare(version, updated_at, ledger.version, ledger.updated_at)
-    if order > 0 or (order == 0 and is_delete):
+    if order > 0 or (order == 0 and (is_delete or repair)):
         return Decision.APPLY
     return Decision.DUPLICATE if order == 0 else Decision.STALE
 
@@ -84,11 +85,11 @@ def lease_left(ledger: LedgerRow | None, now: datetime) -> float:
     return max(1.0, CLAIM_LEASE_SECONDS - claim_age(ledger, now))
 
 
-def busy_error(kind: str, object_id: str, ledger: LedgerRow | None, now: datetime) -> TransientError:
+def busy_error(kind: str, object_id: str, ledger: LedgerRow | None, now: datetime) -> BusyError:
     """What a writer raises on BUSY: retried soon (the other writer has usually finished by then), and at
     the latest when its lease runs out."""
     held = ledger.pending_event_id if ledger is not None else None
-    return TransientError(
+    return BusyError(
         f"{kind} {object_id} is being written by another worker (event {held}); retried after its claim",
         retry_after=busy_delay(ledger, now),
     )

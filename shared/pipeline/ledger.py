@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.core.errors import ConcurrencyError
+from shared.core.errors import ConcurrencyError, LostCommitError
 from shared.core.models import SyncCommand
 from shared.core.ports import LedgerRow, StateStore
 from shared.pipeline.registry import flow_of
@@ -76,7 +76,10 @@ async def commit(
     state: StateStore, *, row: LedgerRow, command: SyncCommand, stamp: Stamp, content_hash: str | None
 ) -> LedgerRow:
     row, had_failure = committed_row(row, command, stamp, content_hash)
-    saved = await state.save_ledger(row)
+    try:
+        saved = await state.save_ledger(row)
+    except ConcurrencyError as error:
+        raise LostCommitError(f"{row.kind} {row.square_id}: the ledger moved on before this write committed") from error
     if had_failure:
         await state.resolve_failure(flow_of(row.kind), row.square_id, f"synced by event {command.event_id}")
     return saved

@@ -49,16 +49,20 @@ def synthetic_command(
     )
 
 
-def fresh_fetch_command(kind: str, entity_id: str, received_at: str, *, purpose: str = "retry") -> SyncCommand:
-    """Sync one object again from Square's current copy (operator retries, reconcile repairs)."""
+def fresh_fetch_command(
+    kind: str, entity_id: str, received_at: str, *, purpose: str = "retry", repair: bool = False
+) -> SyncCommand:
+    """Sync one object again from Square's current copy (operator retries, reconcile repairs); `repair`:
+    write it even when the ledger holds that version (a write that may have landed after a newer one)."""
     event_id = f"{purpose}-{entity_id}-{uuid.uuid4().hex[:12]}"
-    return synthetic_command(
+    command = synthetic_command(
         event_id=event_id,
         event_type=KINDS[kind].retry_event_type,
         kind=kind,
         entity_id=entity_id,
         received_at=received_at,
     )
+    return command.model_copy(update={"repair": repair})
 
 
 def version_label(command: SyncCommand) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from shared.core.errors import TerminalError, TransientError
+from shared.core.errors import LostCommitError, TerminalError, TransientError
 from shared.core.models import SyncCommand
 from shared.core.ports import FailureRecord, Queue
 from shared.core.times import parse_time
@@ -230,9 +230,13 @@ class Worker:
             await self._fail(command, flow, TerminalError(message, reason_code="retries_exhausted"))
             return
         delay = self.policy.delay(command.attempt, retry_after)
-        copy = command.model_copy(
-            update={"attempt": command.attempt + 1, "message_id": f"{command.event_id}:retry:{command.attempt + 1}"}
-        )
+        update: dict[str, object] = {
+            "attempt": command.attempt + 1,
+            "message_id": f"{command.event_id}:retry:{command.attempt + 1}",
+        }
+        if isinstance(error, LostCommitError):  # Square's current copy, written even at the ledger's version
+            update.update(fetch=True, repair=True)
+        copy = command.model_copy(update=update)
         self.ctx.metrics.increment("retries_scheduled", flow=flow, reason=type(error).__name__)
         tracing.step(
             "retry_scheduled",

@@ -295,3 +295,21 @@ def test_a_claim_left_by_a_dead_writer_is_overtaken_when_its_lease_runs_out() ->
     ctx.clock.advance(61)  # type: ignore[attr-defined]
     assert run(sync_customer(v2, ctx)) is Outcome.WRITTEN
     assert dv.active_by_square_id()["C1"]["firstname"] == "Later"
+
+
+def test_a_merge_waits_for_an_update_of_a_merged_away_id_that_is_being_written() -> None:
+    """Otherwise the update's write could land after the merge and key (or create) a contact for B again."""
+    from shared.core.errors import BusyError
+
+    dv, state, ctx = _merge_setup()
+    row = state.ledger[("customer", "B")]
+    row.pending_version, row.pending_event_id, row.pending_at = 7, "update-of-b", ctx.clock.now().isoformat()
+    merge = {"from_customer_ids": ["A", "B"], "to_customer_id": "C"}
+    created = command("customer.created", customer("C", given_name="Ann Merged"), event_id="ec", merge=merge)
+    with pytest.raises(BusyError):
+        run(sync_customer(created, ctx))
+    assert len(dv.active_by_square_id()) == 2 and "merge" not in dv.calls  # nothing merged yet
+    assert state.ledger[("merge", "C")].status == "released"  # the next attempt may start at once
+    row.pending_version = row.pending_event_id = row.pending_at = None  # the update finished
+    run(sync_customer(created, ctx))
+    assert list(dv.active_by_square_id()) == ["C"]

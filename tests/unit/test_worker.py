@@ -133,3 +133,59 @@ def test_an_ignored_failure_stays_ignored_on_a_replay_and_reopens_for_a_newer_ve
     stamped = failure("2026-11-22T10:00:00Z", "ignored")
     assert merge_failure(stamped, failure("2026-11-22T10:00:00.000Z")).status == "ignored"
     assert merge_failure(stamped, failure("2026-11-22T11:00:00Z")).status == "open"
+
+
+def test_a_write_that_outlives_its_lease_and_lands_last_is_repaired_from_squares_current_copy() -> None:
+    """Host one claims v1 and its CRM write hangs past the lease; host two overtakes it with v2 and commits;
+    then v1's write lands. v1's commit is lost, and its retry re-applies Square's current copy (v2) even
+    though the ledger already holds v2 — the CRM must not keep v1."""
+    from shared.core.keyed_lock import KeyedLocks
+    from tests.fakes import FakeSquare
+
+    dv, state, square = FakeDataverse(), FakeState(), FakeSquare()
+    first, queue, _ = make_worker(dv, state, max_attempts=8)
+    second = Worker(ctx=first.ctx, retry_queue=FakeQueue(), policy=first.policy)
+    first.ctx.square = square
+    asyncio.run(first.handle(body(command("customer.created", customer()))))
+    v1 = customer(version=1, given_name="Version one")
+    v2 = customer(version=2, given_name="Version two")
+    square.customers["C1"] = v2
+    released = asyncio.Event()
+    original_upsert = dv.upsert_by_key
+
+    async def hanging_upsert(entity_set: str, key: object, payload: dict[str, object]) -> object:
+        if payload.get("firstname") == "Version one":
+            await released.wait()
+        return await original_upsert(entity_set, key, payload)  # type: ignore[arg-type]
+
+    dv.upsert_by_key = hanging_upsert  # type: ignore[method-assign]
+
+    async def race() -> None:
+        slow = asyncio.create_task(first.handle(body(command("customer.updated", v1, event_id="e-v1"))))
+        await asyncio.sleep(0.01)
+        first.ctx.clock.advance(61)  # type: ignore[attr-defined]
+        second.ctx.writers = KeyedLocks()  # another host: its own locks, the shared ledger and CRM
+        assert await second.handle(body(command("customer.updated", v2, event_id="e-v2"))) is Outcome.WRITTEN
+        released.set()
+        assert await slow is None  # its commit was lost: a retry is queued
+        (retry,) = queue.sent
+        repair = SyncCommand.model_validate_json(retry.body)
+        assert repair.repair and repair.fetch
+        assert dv.active_by_square_id()["C1"]["firstname"] == "Version one"  # what the late write left
+        assert await second.handle(retry.body.encode()) is Outcome.WRITTEN
+
+    asyncio.run(race())
+    assert dv.active_by_square_id()["C1"]["firstname"] == "Version two"
+    assert state.ledger[("customer", "C1")].version == 2 and state.failures == {}
+
+
+def test_a_failure_record_leaves_another_writers_live_claim_alone() -> None:
+    from shared.pipeline.failing import flag_ledger
+
+    state = FakeState()
+    worker, _, _ = make_worker(state=state)
+    asyncio.run(worker.handle(body(command("customer.created", customer()))))
+    row = state.ledger[("customer", "C1")]
+    row.pending_version, row.pending_event_id, row.pending_at = 5, "someone-else", "2026-11-22T12:00:00+00:00"
+    asyncio.run(flag_ledger(state, command("customer.updated", customer(version=6), event_id="mine")))
+    assert state.ledger[("customer", "C1")].pending_event_id == "someone-else"
