@@ -25,7 +25,7 @@ from shared.core.errors import TerminalError, TransientError
 from shared.core.paging import paginate
 
 log = logging.getLogger("tillbridge.backfill")
-CHUNK_ATTEMPTS = 5
+CHUNK_ATTEMPTS = 8  # waits 2, 4, 8, 16, 32, 60, 60 s: rides out a storage or network blip of about three minutes
 Page = tuple[list[dict[str, Any]], str | None]
 DONE = "done"
 WHAT = ("customers", "locations", "catalog", "sales", "all")
