@@ -91,8 +91,35 @@ def decode_key(key: str) -> tuple[str, ...] | None:
     return tuple(_unescape(part) for part in key.split(SEPARATOR))
 
 
+# The ledger spreads each kind over a few partitions by a hash of the id: Table Storage serves about 2,000
+# entities/s per partition (reference/azure.md §4), and Azurite scans a whole partition for every point
+# look-up (LokiJS narrows by PartitionKey first), so one partition per kind made a 100,000-customer
+# backfill O(n²) locally (bench/RESULTS.md, "Issue 10"). Point reads still name their partition exactly.
+LEDGER_BUCKETS = "0123456789abcdef"
+
+
+def ledger_bucket(square_id: str) -> str:
+    return hashlib.sha256(square_id.encode("utf-8", "surrogatepass")).hexdigest()[0]
+
+
+def ledger_partition(kind: str, bucket: str) -> str:
+    return table_key(kind, bucket)
+
+
 def ledger_keys(kind: str, square_id: str) -> tuple[str, str]:
-    return table_key(kind), table_key(square_id)
+    return ledger_partition(kind, ledger_bucket(square_id)), table_key(square_id)
+
+
+def _page_cursor(bucket: str, row_key: str) -> str:
+    return f"{bucket}:{row_key}"
+
+
+def _page_start(after: str | None) -> tuple[int, str | None]:
+    """Where a page starts: the bucket's position and the row key to continue after (a cursor written
+    before the ledger had buckets starts over, which a sweep may always do)."""
+    if after is None or len(after) < 2 or after[1] != ":" or after[0] not in LEDGER_BUCKETS:
+        return 0, None
+    return LEDGER_BUCKETS.index(after[0]), after[2:]
 
 
 def failure_keys(flow: str, record_id: str) -> tuple[str, str]:
@@ -121,6 +148,10 @@ def _ledger_entity(row: LedgerRow) -> dict[str, Any]:
         if value is not None:
             entity[field.name] = str(value) if field.name.endswith("version") else value
     return entity
+
+
+def _square_id(entity: dict[str, Any]) -> str:
+    return str(entity.get("square_id") or _decoded(entity["RowKey"]))
 
 
 def _ledger_row(entity: dict[str, Any], kind: str, square_id: str) -> LedgerRow:
@@ -248,23 +279,28 @@ class TableStateStore:
         return [_failure(entity) for entity in entities]
 
     def _list_ledger(self, kind: str) -> list[LedgerRow]:
-        entities = self._table("ledger").query_entities("PartitionKey eq @kind", parameters={"kind": table_key(kind)})
-        return [
-            _ledger_row(entity, kind, str(entity.get("square_id") or _decoded(entity["RowKey"]))) for entity in entities
-        ]
+        rows: list[LedgerRow] = []
+        for bucket in LEDGER_BUCKETS:
+            entities = self._table("ledger").query_entities(
+                "PartitionKey eq @partition", parameters={"partition": ledger_partition(kind, bucket)}
+            )
+            rows += [_ledger_row(entity, kind, _square_id(entity)) for entity in entities]
+        return rows
 
     def _ledger_page(self, kind: str, after: str | None, limit: int) -> tuple[list[LedgerRow], str | None]:
-        """Rows in RowKey order; the cursor is the last row's key (opaque to callers)."""
-        query, parameters = "PartitionKey eq @kind", {"kind": table_key(kind)}
-        if after is not None:
-            query, parameters = query + " and RowKey gt @after", {**parameters, "after": after}
+        """Rows bucket by bucket, each in RowKey order; the cursor (opaque to callers) names the last row."""
+        first, after_key = _page_start(after)
         rows: list[LedgerRow] = []
-        last_key: str | None = None
-        for entity in self._table("ledger").query_entities(query, parameters=parameters, results_per_page=limit):
-            if len(rows) == limit:
-                return rows, last_key
-            rows.append(_ledger_row(entity, kind, str(entity.get("square_id") or _decoded(entity["RowKey"]))))
-            last_key = str(entity["RowKey"])
+        last: str | None = None
+        for bucket in LEDGER_BUCKETS[first:]:
+            query, parameters = "PartitionKey eq @partition", {"partition": ledger_partition(kind, bucket)}
+            if after_key is not None and bucket == LEDGER_BUCKETS[first]:
+                query, parameters = query + " and RowKey gt @after", {**parameters, "after": after_key}
+            for entity in self._table("ledger").query_entities(query, parameters=parameters, results_per_page=limit):
+                if len(rows) == limit:
+                    return rows, last
+                rows.append(_ledger_row(entity, kind, _square_id(entity)))
+                last = _page_cursor(bucket, str(entity["RowKey"]))
         return rows, None
 
     async def ledger_page(self, kind: str, after: str | None, limit: int) -> tuple[list[LedgerRow], str | None]:
@@ -298,13 +334,26 @@ class TableStateStore:
         return dict(zip(unique, rows, strict=True))
 
     async def save_ledgers(self, rows: Sequence[LedgerRow]) -> list[LedgerRow | Exception]:
-        """Transactions of TRANSACTION_SIZE rows each, side by side; results in the order of the rows."""
+        """Transactions of up to TRANSACTION_SIZE rows of one partition each, side by side; results in the
+        order of the rows."""
         table = self._table("ledger")
+        by_partition: dict[str, list[int]] = {}
+        for index, row in enumerate(rows):
+            by_partition.setdefault(ledger_keys(row.kind, row.square_id)[0], []).append(index)
+        groups = [
+            indexes[start : start + TRANSACTION_SIZE]
+            for indexes in by_partition.values()
+            for start in range(0, len(indexes), TRANSACTION_SIZE)
+        ]
         parts = await _limited(
-            run_blocking(write_many, table, rows[start : start + TRANSACTION_SIZE], _ledger_entity, self._save_ledger)
-            for start in range(0, len(rows), TRANSACTION_SIZE)
+            run_blocking(write_many, table, [rows[i] for i in group], _ledger_entity, self._save_ledger)
+            for group in groups
         )
-        return [result for part in parts for result in part]
+        results: list[LedgerRow | Exception | None] = [None] * len(rows)
+        for group, part in zip(groups, parts, strict=True):
+            for index, result in zip(group, part, strict=True):
+                results[index] = result
+        return [result for result in results if result is not None]
 
     async def save_ledger(self, row: LedgerRow) -> LedgerRow:
         return await run_blocking(self._save_ledger, row)
