@@ -153,7 +153,9 @@ class Backfill:
         the error ends the run, which resumes from the last committed chunk when started again."""
         for attempt in range(1, self.chunk_attempts + 1):
             try:
-                return await stream.handle(chunk, self.bc)
+                counts = await stream.handle(chunk, self.bc)
+                self.bc.outcomes.clear()  # kept per event for the worker's traces; a backfill has none to keep
+                return counts
             except TerminalError:
                 raise
             except Exception as error:  # unknown errors count as transient
