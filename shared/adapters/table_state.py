@@ -349,11 +349,12 @@ class TableStateStore:
             run_blocking(write_many, table, [rows[i] for i in group], _ledger_entity, self._save_ledger)
             for group in groups
         )
-        results: list[LedgerRow | Exception | None] = [None] * len(rows)
-        for group, part in zip(groups, parts, strict=True):
-            for index, result in zip(group, part, strict=True):
-                results[index] = result
-        return [result for result in results if result is not None]
+        answered = {
+            index: result
+            for group, part in zip(groups, parts, strict=True)
+            for index, result in zip(group, part, strict=True)
+        }
+        return [answered[index] for index in range(len(rows))]
 
     async def save_ledger(self, row: LedgerRow) -> LedgerRow:
         return await run_blocking(self._save_ledger, row)

@@ -18,7 +18,7 @@ from shared.core.ports import LedgerRow
 from shared.core.times import parse_time
 from shared.flows import customer_mapping as cm
 from shared.flows.context import FlowContext
-from shared.pipeline.gate import CLAIM_LEASE_SECONDS, busy_error, claim_age
+from shared.pipeline.gate import busy_error, live_claim
 from shared.pipeline.ledger import release
 
 KIND = "customer"
@@ -104,7 +104,7 @@ async def _merge(merge: MergeContext, ctx: FlowContext) -> None:
     now = ctx.clock.now()
     for sid in pending:  # an update of a merged-away id being written right now: let it finish first
         row = rows[sid]
-        if row is not None and row.pending_event_id is not None and claim_age(row, now) < CLAIM_LEASE_SECONDS:
+        if row is not None and live_claim(row, now):
             raise busy_error(KIND, sid, row, now)
     survivor = await _locate(survivor_id, await ctx.state.get_ledger(KIND, survivor_id), ctx)
     found = [f for sid in pending if (f := await _locate(sid, rows[sid], ctx)) is not None]

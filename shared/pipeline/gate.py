@@ -62,7 +62,7 @@ def decide(
             return Decision.APPLY  # a claimed write that may not have finished: re-applying is idempotent
         if against_claim < 0:
             return Decision.STALE  # a newer version is being written right now
-        if now is not None and claim_age(ledger, now) < CLAIM_LEASE_SECONDS:
+        if now is not None and live_claim(ledger, now):
             return Decision.BUSY
     if ledger.status == "deleted":
         return Decision.DUPLICATE if is_delete else Decision.STALE
@@ -98,3 +98,9 @@ def busy_error(kind: str, object_id: str, ledger: LedgerRow | None, now: datetim
 def busy_delay(ledger: LedgerRow | None, now: datetime) -> float:
     """How long a BUSY writer waits before it looks again."""
     return min(BUSY_RETRY_SECONDS, lease_left(ledger, now))
+
+
+def live_claim(ledger: LedgerRow, now: datetime) -> bool:
+    """Whether the row holds a claim still within its lease (another writer may be writing right now)."""
+    held = ledger.pending_event_id is not None or ledger.pending_version is not None
+    return held and claim_age(ledger, now) < CLAIM_LEASE_SECONDS

@@ -216,3 +216,54 @@ def test_a_blip_in_the_middle_of_a_chunk_is_waited_out_and_the_chunk_tried_again
     assert sorted(dataverse.active_by_square_id()) == [f"C{n:05d}" for n in range(150)]
     assert totals["customers"].created + totals["customers"].updated == 150
     assert state.failures == {}
+
+
+def test_a_customer_the_live_path_is_writing_right_now_is_deferred_and_resynced_after_a_short_wait() -> None:
+    """Another writer's claim on a newer-than-ledger version is live: the backfill neither writes beside it
+    nor drops it, it re-queues a fresh sync of the customer a few seconds later."""
+    from shared.core.models import SyncCommand
+
+    state = FakeState()
+    ctx_now = flow_context().clock.now().isoformat()
+    state.ledger[("customer", "C00001")] = LedgerRow(
+        "customer", "C00001", version=1, pending_version=2, pending_event_id="live", pending_at=ctx_now, etag="e"
+    )
+    backfill, dataverse, _, queue, _ = setup(FakeHistory(customers=[customer(1, version=3)]), state=state)
+    totals = asyncio.run(backfill.run("customers", None))
+    assert totals["customers"].deferred == 1 and totals["customers"].created == 0
+    assert not any(call.startswith(("upsert_multiple", "create_multiple")) for call in dataverse.calls)
+    (resync,) = queue.sent
+    assert 0 < resync.delay_seconds <= 5
+    command = SyncCommand.model_validate_json(resync.body)
+    assert command.entity_id == "C00001" and command.fetch and not command.repair
+
+
+def test_a_bulk_write_whose_commit_is_lost_is_resynced_as_a_repair() -> None:
+    """Another writer moved the ledger row on between the bulk claim and commit: the bulk write may have
+    landed after the newer one, so the re-sync writes Square's current copy even at the ledger's version."""
+    from shared.core.errors import ConcurrencyError
+    from shared.core.models import SyncCommand
+
+    state = FakeState()
+    backfill, _, _, queue, _ = setup(FakeHistory(customers=[customer(1)]), state=state)
+    original = state.save_ledger
+    saves = {"n": 0}
+
+    async def lose_the_commit(row: LedgerRow) -> LedgerRow:
+        saves["n"] += 1
+        if saves["n"] == 2:  # the claim lands, the commit finds the row moved on
+            raise ConcurrencyError("moved on")
+        return await original(row)
+
+    state.save_ledger = lose_the_commit  # type: ignore[method-assign]
+    totals = asyncio.run(backfill.run("customers", None))
+    assert totals["customers"].deferred == 1
+    (resync,) = queue.sent
+    command = SyncCommand.model_validate_json(resync.body)
+    assert command.entity_id == "C00001" and command.fetch and command.repair
+
+
+def test_per_event_outcomes_are_not_kept_for_the_whole_run() -> None:
+    backfill, _, _, _, _ = setup(FakeHistory(customers=[customer(n) for n in range(250)]))
+    asyncio.run(backfill.run("customers", None))
+    assert backfill.bc.outcomes == {}
